@@ -35,4 +35,3 @@ export async function main(argv = process.argv): Promise<void> {
   }
 }
 
-if (process.argv[1] && /tapgate(\.mjs)?$|cli[/\\]main\.(ts|js)$/.test(process.argv[1])) await main();
