@@ -33,6 +33,16 @@ CREATE TABLE bot_instances (id TEXT PRIMARY KEY, bot_name TEXT NOT NULL, token_n
 CREATE INDEX bot_instances_bot ON bot_instances (bot_name);
 `,
   },
+  {
+    version: 3,
+    name: 'login sessions',
+    sql: `
+CREATE TABLE login_sessions (id TEXT PRIMARY KEY, public_key TEXT NOT NULL, ttl_ms BIGINT, requester TEXT NOT NULL, code TEXT NOT NULL, status TEXT NOT NULL, user_name TEXT, cert_pem TEXT, login_expires BIGINT, reason TEXT, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, decided_at BIGINT);
+ALTER TABLE mfa_requests ADD COLUMN login_identity TEXT;
+ALTER TABLE mfa_requests ADD COLUMN capped_by TEXT;
+ALTER TABLE mfa_requests ADD COLUMN not_after BIGINT;
+`,
+  },
 ];
 
 export interface MigrationTarget {
