@@ -1,0 +1,31 @@
+/**
+ * Kubernetes `Status` objects: what kubectl prints when the local proxy refuses or gives up
+ * ("error: You must be logged in to the server (<message>)" for 401, the message itself otherwise).
+ */
+export interface KubeStatus {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure';
+  message: string;
+  reason: string;
+  code: number;
+}
+
+export function kubeStatus(code: number, reason: string, message: string): KubeStatus {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+export function kubeStatusBody(code: number, reason: string, message: string): Buffer {
+  return Buffer.from(JSON.stringify(kubeStatus(code, reason, message)));
+}
+
+/** Reads the reason of a Status body, if it is one (the gate's MFARequired refusals are). */
+export function statusReason(body: Buffer | string): string | undefined {
+  try {
+    const s = JSON.parse(body.toString()) as { kind?: unknown; reason?: unknown };
+    return s && s.kind === 'Status' && typeof s.reason === 'string' ? s.reason : undefined;
+  } catch {
+    return undefined;
+  }
+}
