@@ -31,8 +31,15 @@ import type { CertUsage, Identity, VerifiedCert } from './identity';
 import { identityExtensions, IdentityEncodingError, readIdentity } from './identity-extensions';
 import { LruCache } from './lru-cache';
 import { X509_OIDS } from './oids';
+import { readPublicKey, type CertifiableKey } from './public-key';
+import { randomSerial } from './serials';
 
 export type CaKind = 'user' | 'bot' | 'host';
+
+export interface CaOptions {
+  /** how many verified certificates parseAndVerify remembers (default 10,000; 0 turns the cache off) */
+  verifyCacheSize?: number;
+}
 
 export interface IssuedCert {
   certPem: string;
@@ -63,31 +70,12 @@ export async function generateKeyPair(): Promise<{ publicKeyPem: string; private
 
 /** sha256 of the SubjectPublicKeyInfo DER, hex; equals VerifiedCert.publicKeyFingerprint of a cert for this key. */
 export function publicKeyFingerprint(publicKeyPem: string): string {
-  return sha256Hex(parsePublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }));
+  return sha256Hex(readPublicKey(publicKeyPem).spki);
 }
 
 const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const floorToSecond = (ms: number): number => Math.floor(ms / SECOND) * SECOND;
 const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
-
-function parsePublicKey(pem: string): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPublicKey(pem);
-  } catch {
-    throw new TapgateError('bad_public_key', 'the public key sent is not a PEM public key; update the tapgate client and try again', {
-      auditReason: 'public key unreadable',
-    });
-  }
-  const type = key.asymmetricKeyType;
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (type === 'ec' || type === 'ed25519' || (type === 'rsa' && bits >= 2048)) return key;
-  throw new TapgateError(
-    'bad_public_key',
-    `a ${type}${bits ? `-${bits}` : ''} public key cannot be certified; use ECDSA P-256 (what tapgate generates), Ed25519 or RSA of at least 2048 bits`,
-    { auditReason: `public key type ${type} refused` },
-  );
-}
 
 /** What to call a certificate of this usage, and what its holder does when it lapses. */
 const LAPSE: Record<CertUsage, { what: string; next: string }> = {
@@ -124,14 +112,17 @@ export class CertificateAuthority {
   private readonly publicKey: KeyObject;
   private readonly subject: Buffer;
   private readonly authorityKeyId: Buffer;
-  private readonly verified = new LruCache<string, VerifiedCert>(VERIFY_CACHE_SIZE);
+  private readonly verified: LruCache<string, VerifiedCert> | undefined;
 
   private constructor(
     readonly kind: string,
     certDer: Buffer,
     private readonly key: KeyObject,
     private readonly clock: Clock,
+    opts: CaOptions = {},
   ) {
+    const cacheSize = opts.verifyCacheSize ?? VERIFY_CACHE_SIZE;
+    this.verified = cacheSize > 0 ? new LruCache(cacheSize) : undefined;
     const own = parseCertificate(certDer);
     this.certPem = toPem(certDer);
     this.notAfter = own.notAfter;
@@ -144,7 +135,7 @@ export class CertificateAuthority {
    * The CA of this kind stored in the `cas` table, created on first use. When two processes race
    * to create it, both insert, one insert wins, and both use what the table holds.
    */
-  static async loadOrCreate(db: Db, kind: CaKind, clock: Clock = systemClock): Promise<CertificateAuthority> {
+  static async loadOrCreate(db: Db, kind: CaKind, clock: Clock = systemClock, opts: CaOptions = {}): Promise<CertificateAuthority> {
     const select = 'SELECT cert_pem, key_pem FROM cas WHERE kind = $1';
     type Row = { cert_pem: string; key_pem: string };
     let row = await db.get<Row>(select, [kind]);
@@ -159,16 +150,16 @@ export class CertificateAuthority {
       row = await db.get<Row>(select, [kind]);
       if (!row) throw new TapgateError('ca_unavailable', `the ${kind} certificate authority could not be stored; check the database`, { status: 500 });
     }
-    return CertificateAuthority.fromPem(kind, row.cert_pem, row.key_pem, clock);
+    return CertificateAuthority.fromPem(kind, row.cert_pem, row.key_pem, clock, opts);
   }
 
   /** A CA that lives only in this process (the local proxy's, and tests'). */
-  static async createInMemory(kind: CaKind | 'local', clock: Clock = systemClock): Promise<CertificateAuthority> {
+  static async createInMemory(kind: CaKind | 'local', clock: Clock = systemClock, opts: CaOptions = {}): Promise<CertificateAuthority> {
     const { certDer, key } = await createSelfSigned(kind, clock);
-    return new CertificateAuthority(kind, certDer, key, clock);
+    return new CertificateAuthority(kind, certDer, key, clock, opts);
   }
 
-  private static fromPem(kind: string, certPem: string, keyPem: string, clock: Clock): CertificateAuthority {
+  private static fromPem(kind: string, certPem: string, keyPem: string, clock: Clock, opts: CaOptions): CertificateAuthority {
     const corrupt = (why: string) =>
       new TapgateError('ca_corrupt', `the stored ${kind} certificate authority is unusable (${why}); restore the cas table from a backup`, {
         status: 500,
@@ -184,7 +175,7 @@ export class CertificateAuthority {
     }
     if (key.asymmetricKeyType !== 'ec') throw corrupt(`key type ${key.asymmetricKeyType}, expected ec`);
     if (!x509.checkPrivateKey(key)) throw corrupt('key does not match certificate');
-    return new CertificateAuthority(kind, x509.raw, key, clock);
+    return new CertificateAuthority(kind, x509.raw, key, clock, opts);
   }
 
   /** A client certificate (or a host certificate, for usage 'host') carrying `identity`. */
@@ -207,11 +198,11 @@ export class CertificateAuthority {
     for (const role of identity.roles) subject.push([X509_OIDS.organization, role]);
     const host = identity.usage === 'host';
     return this.sign({
-      publicKey: parsePublicKey(opts.publicKeyPem),
+      publicKey: readPublicKey(opts.publicKeyPem),
       ttlMs: opts.ttlMs,
       notBefore: opts.notBefore,
       subject: name(subject),
-      extensions: (keyUsage) => [EXT.endEntity, keyUsage, host ? EXT.serverAuth : EXT.clientAuth, ...identityExts],
+      extensions: [host ? EXT.serverAuth : EXT.clientAuth, ...identityExts],
     });
   }
 
@@ -228,20 +219,21 @@ export class CertificateAuthority {
     }
     const cn = hosts[0]!.length <= 64 ? hosts[0]! : 'tapgate';
     const issued = await this.sign({
-      publicKey: parsePublicKey(publicKeyPem),
+      publicKey: readPublicKey(publicKeyPem),
       ttlMs: opts.ttlMs,
       subject: name([[X509_OIDS.commonName, cn]]),
-      extensions: (keyUsage) => [EXT.endEntity, keyUsage, EXT.serverAuth, subjectAltName(hosts)],
+      extensions: [EXT.serverAuth, subjectAltName(hosts)],
     });
     return keyPem ? { ...issued, keyPem } : issued;
   }
 
   private async sign(opts: {
-    publicKey: KeyObject;
+    publicKey: CertifiableKey;
     ttlMs: number;
     notBefore?: number;
     subject: Buffer;
-    extensions: (keyUsage: Buffer) => Buffer[];
+    /** beyond basicConstraints, keyUsage and the key identifiers, which every certificate gets */
+    extensions: Buffer[];
   }): Promise<IssuedCert> {
     const { ttlMs } = opts;
     if (!Number.isFinite(ttlMs) || ttlMs < SECOND) {
@@ -257,11 +249,10 @@ export class CertificateAuthority {
         { status: 500 },
       );
     }
-    const spki = opts.publicKey.export({ type: 'spki', format: 'der' });
+    const { spki } = opts.publicKey;
     // keyEncipherment only matters for RSA keys in TLS 1.2 RSA key exchange.
-    const keyUsage = opts.publicKey.asymmetricKeyType === 'rsa' ? EXT.usageSignEncipher : EXT.usageSign;
-    const serial = randomBytes(16);
-    serial[0] = (serial[0]! & 0x7f) | 0x40; // positive, and always 16 bytes long
+    const keyUsage = opts.publicKey.rsa ? EXT.usageSignEncipher : EXT.usageSign;
+    const serial = randomSerial();
     const certDer = signCertificate(
       {
         serial,
@@ -270,7 +261,7 @@ export class CertificateAuthority {
         notBefore,
         notAfter,
         spki,
-        extensions: [...opts.extensions(keyUsage), subjectKeyId(keyIdentifier(spki)), this.authorityKeyId],
+        extensions: [EXT.endEntity, keyUsage, ...opts.extensions, subjectKeyId(keyIdentifier(spki)), this.authorityKeyId],
       },
       this.key,
     );
@@ -290,10 +281,10 @@ export class CertificateAuthority {
       throw this.untrusted('it is not a certificate');
     }
     const fingerprint = sha256Hex(certDer);
-    let v = this.verified.get(fingerprint);
+    let v = this.verified?.get(fingerprint);
     if (!v) {
       v = this.verifyCold(certDer, fingerprint);
-      this.verified.set(fingerprint, v);
+      this.verified?.set(fingerprint, v);
     }
     const at = opts.at ?? this.clock.now();
     const lapse = LAPSE[v.identity.usage];
@@ -368,8 +359,7 @@ async function createSelfSigned(kind: string, clock: Clock): Promise<{ certDer: 
     [X509_OIDS.commonName, `Tapgate ${kind} CA ${randomBytes(4).toString('hex')}`],
   ]);
   const now = clock.now();
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  const serial = randomSerial();
   const certDer = signCertificate(
     {
       serial,

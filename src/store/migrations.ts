@@ -28,8 +28,9 @@ CREATE INDEX audit_ts ON audit (ts);
     name: 'machine identity',
     sql: `
 CREATE TABLE bots (name TEXT PRIMARY KEY, roles TEXT NOT NULL, created_at BIGINT NOT NULL);
-CREATE TABLE join_tokens (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, bot_name TEXT NOT NULL, max_uses INTEGER NOT NULL, uses INTEGER NOT NULL, renewable INTEGER NOT NULL, expires_at BIGINT, created_at BIGINT NOT NULL);
-CREATE TABLE bot_instances (id TEXT PRIMARY KEY, bot_name TEXT NOT NULL, token_name TEXT NOT NULL, renewable INTEGER NOT NULL, joined_at BIGINT NOT NULL, generation INTEGER NOT NULL, pending_generation INTEGER, pending_cert TEXT, pending_key_fp TEXT, authentications TEXT NOT NULL, heartbeats TEXT NOT NULL, last_seen BIGINT NOT NULL);
+CREATE TABLE join_tokens (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, bot_name TEXT NOT NULL, max_uses INTEGER NOT NULL, uses INTEGER NOT NULL, renewable INTEGER NOT NULL, expires_at BIGINT, created_at BIGINT NOT NULL, last_used_at BIGINT);
+CREATE INDEX join_tokens_bot ON join_tokens (bot_name);
+CREATE TABLE bot_instances (id TEXT PRIMARY KEY, bot_name TEXT NOT NULL, token_name TEXT NOT NULL, renewable INTEGER NOT NULL, joined_at BIGINT NOT NULL, generation INTEGER NOT NULL, not_after BIGINT NOT NULL, pending_generation INTEGER, pending_cert TEXT, pending_key_fp TEXT, pending_not_after BIGINT, authentications TEXT NOT NULL, heartbeats TEXT NOT NULL, last_seen BIGINT NOT NULL);
 CREATE INDEX bot_instances_bot ON bot_instances (bot_name);
 `,
   },
@@ -41,6 +42,7 @@ CREATE TABLE login_sessions (id TEXT PRIMARY KEY, public_key TEXT NOT NULL, ttl_
 ALTER TABLE mfa_requests ADD COLUMN login_identity TEXT;
 ALTER TABLE mfa_requests ADD COLUMN capped_by TEXT;
 ALTER TABLE mfa_requests ADD COLUMN not_after BIGINT;
+ALTER TABLE mfa_requests ADD COLUMN issued_ttl_ms BIGINT;
 `,
   },
 ];

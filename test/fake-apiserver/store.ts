@@ -1,8 +1,8 @@
 /** In-memory object store with a global resourceVersion and watch fan-out. */
 import { randomUUID } from 'node:crypto';
-import type { ResourceDef } from './resources.ts';
-import { apiVersionOf } from './resources.ts';
-import { clone } from './patch.ts';
+import type { ResourceDef } from './resources';
+import { apiVersionOf } from './resources';
+import { clone } from './patch';
 
 export type KObj = Record<string, any>;
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

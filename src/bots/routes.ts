@@ -1,0 +1,91 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { TLSSocket } from 'node:tls';
+import { z } from 'zod';
+import { parseDuration } from '../core/duration';
+import type { GateContext } from '../server/context';
+import { validate } from '../server/validate';
+import { BotService } from './service';
+
+const services = new WeakMap<GateContext, BotService>();
+
+/**
+ * The one BotService of a gate: the API routes and the kube listener (observeUse) must share its
+ * generation cache. Created on first use.
+ */
+export function botService(ctx: GateContext): BotService {
+  let svc = services.get(ctx);
+  if (!svc) {
+    svc = new BotService({
+      db: ctx.db,
+      clock: ctx.clock,
+      audit: ctx.audit,
+      locks: ctx.locks,
+      roles: ctx.roles,
+      ca: ctx.cas.bot,
+      clusterNames: () => ctx.config.clusters.map((c) => c.name),
+      trustPem: () => ctx.tls.caPem + ctx.cas.bot.certPem,
+      kubeUrl: () => kubeUrlOf(ctx),
+    });
+    services.set(ctx, svc);
+    void svc.start().catch((e: unknown) => ctx.log.warn({ err: e }, 'bots: cannot listen for removals; caches heal within seconds'));
+  }
+  return svc;
+}
+
+/** The kube listener as bots reach it: the public host name, the kube listener's port. */
+export function kubeUrlOf(ctx: GateContext): string {
+  const url = new URL(ctx.config.public_url);
+  url.port = ctx.config.listen.kube.replace(/^.*:/, '');
+  return url.origin;
+}
+
+const ttl = z
+  .union([z.string().max(32), z.number().int().positive()])
+  .optional()
+  .transform((v, c) => {
+    if (v === undefined) return undefined;
+    try {
+      return parseDuration(v, 'ttl');
+    } catch (e) {
+      c.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+const pem = (max: number) => z.string().min(1).max(max);
+
+const joinBody = z
+  .object({ token: z.string().min(1).max(300), publicKey: pem(8_000), ttl, previousCert: pem(16_000).optional(), proof: z.string().min(1).max(2_000).optional() })
+  .strict();
+const renewBody = z.object({ publicKey: pem(8_000), ttl }).strict();
+const heartbeatBody = z
+  .object({
+    hostname: z.string().max(253).default(''),
+    version: z.string().max(64).default(''),
+    uptime: z.number().nonnegative().max(1e10).default(0),
+    oneshot: z.boolean().default(false),
+  })
+  .strict();
+
+const peerCert = (req: FastifyRequest): Buffer | undefined => (req.raw.socket as TLSSocket).getPeerCertificate?.(false)?.raw;
+
+/** POST /v1/bots/join, /v1/bots/renew (mTLS), /v1/bots/heartbeat (mTLS). */
+export function botRoutes(ctx: GateContext): FastifyPluginAsync {
+  return async (app) => {
+    const svc = botService(ctx);
+
+    app.post('/v1/bots/join', async (req) => {
+      const b = validate(joinBody, req.body);
+      return svc.join({ token: b.token, publicKey: b.publicKey, ttlMs: b.ttl, previousCert: b.previousCert, proof: b.proof }, { remote: req.ip });
+    });
+
+    app.post('/v1/bots/renew', async (req) => {
+      const b = validate(renewBody, req.body);
+      return svc.renew(peerCert(req), { publicKey: b.publicKey, ttlMs: b.ttl }, { remote: req.ip });
+    });
+
+    app.post('/v1/bots/heartbeat', async (req) => {
+      const b = validate(heartbeatBody, req.body);
+      return svc.heartbeat(peerCert(req), { hostname: b.hostname, version: b.version, uptimeS: b.uptime, oneshot: b.oneshot }, { remote: req.ip });
+    });
+  };
+}

@@ -1,0 +1,482 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/audit';
+import { audited, type AuditTrail } from '../auth/audited';
+import type { RoleRepo } from '../auth/roles';
+import type { Clock } from '../core/clock';
+import { TapgateError } from '../core/errors';
+import type { Locks } from '../locks/locks';
+import { lockedError } from '../locks/locks';
+import type { CertificateAuthority } from '../pki/ca';
+import { publicKeyFingerprint } from '../pki/ca';
+import type { Identity, VerifiedCert } from '../pki/identity';
+import type { Db } from '../store/db';
+import { botCertTtl, botIdentity } from './bot-identity';
+import { BotRepo, type Bot } from './bots';
+import { decideRenewal, decideUse, type GenerationState } from './generation';
+import { InstanceRepo, type Authentication, type BotInstance, type PendingCert } from './instances';
+import { verifyRejoinProof } from './rejoin-proof';
+import { statusOf, TokenRepo, type JoinToken } from './tokens';
+import { parseToken, secretMatches } from './token-secret';
+
+/** Channel on which bot and instance removals reach every replica's generation cache. */
+export const BOTS_CHANNEL = 'tapgate_bots';
+/** How long the kube path trusts its cached generation state before asking the store again. */
+const STATE_CACHE_MS = 5_000;
+/** Conditional writes lost to a concurrent renewal are decided again this many times. */
+const WRITE_ATTEMPTS = 5;
+
+export interface BotServiceDeps {
+  db: Db;
+  clock: Clock;
+  audit: AuditLog;
+  locks: Locks;
+  roles: RoleRepo;
+  /** the bot certificate authority */
+  ca: CertificateAuthority;
+  /** names of the clusters the gate fronts (read at each issue: config may change) */
+  clusterNames: () => string[];
+  /** PEM bundle a bot trusts: the CA of the gate's TLS certificate, then the bot CA */
+  trustPem: () => string;
+  /** the gate's kube listener as bots reach it, e.g. https://gate.example.com:3026 */
+  kubeUrl: () => string;
+}
+
+/** What join and renewal hand the bot. */
+export interface BotCredentials {
+  certPem: string;
+  caPem: string;
+  bot: string;
+  instanceId: string;
+  generation: number;
+  notAfter: number;
+  renewable: boolean;
+  kubeUrl: string;
+  clusters: string[];
+}
+
+export interface JoinInput {
+  token: string;
+  publicKey: string;
+  ttlMs?: number;
+  /** non-renewable tokens: the instance's previous certificate and a proof made with its key */
+  previousCert?: string;
+  proof?: string;
+}
+
+export interface HeartbeatInput {
+  hostname: string;
+  version: string;
+  uptimeS: number;
+  oneshot: boolean;
+}
+
+export interface CallMeta {
+  remote?: string;
+}
+
+type CachedState = GenerationState & { renewable: boolean; at: number };
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const actorOf = (bot: string, instance: string): string => `bot:${bot}/${instance}`;
+
+const TOKEN_INVALID = (reason: string) =>
+  new TapgateError('token_invalid', 'the join token is not valid (unknown, removed or mistyped); ask an administrator for a new one ("tapgate tokens add --bot <bot>")', {
+    status: 401,
+    auditReason: reason,
+  });
+
+/**
+ * Machine identity at run time: joining with a token, two-phase renewal with per-instance
+ * generation counters, heartbeats, and the kube path's check of every bot certificate's
+ * generation (`observeUse`). Policy lives in generation.ts and token-policy.ts; this class only
+ * reads state, asks the policy, and writes the outcome with conditional updates.
+ */
+export class BotService {
+  readonly bots: BotRepo;
+  readonly tokens: TokenRepo;
+  readonly instances: InstanceRepo;
+  private readonly cache = new Map<string, CachedState>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private unlisten?: () => void;
+
+  constructor(private readonly d: BotServiceDeps) {
+    this.bots = new BotRepo(d.db);
+    this.tokens = new TokenRepo(d.db);
+    this.instances = new InstanceRepo(d.db);
+  }
+
+  /** Listens for removals on other replicas so their cached generations are dropped at once. */
+  async start(): Promise<void> {
+    this.unlisten ??= await this.d.db.listen(BOTS_CHANNEL, (payload) => {
+      if (payload) this.cache.delete(payload);
+      else this.cache.clear();
+    });
+  }
+
+  stop(): void {
+    this.unlisten?.();
+    this.unlisten = undefined;
+  }
+
+  // ---- join ----
+
+  async join(input: JoinInput, meta: CallMeta = {}): Promise<BotCredentials> {
+    const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote } };
+    return audited(this.d.audit, 'bot.join', trail, async () => {
+      const parsed = parseToken(input.token);
+      trail.data.token = parsed.name;
+      const token = await this.tokens.get(parsed.name);
+      if (!token) throw TOKEN_INVALID('unknown join token');
+      if (!secretMatches(parsed.secret, token.secretHash)) throw TOKEN_INVALID('wrong join token secret');
+      trail.data.bot = token.botName;
+      const now = this.d.clock.now();
+      if (statusOf(token, now) === 'expired') {
+        throw new TapgateError('token_expired', `the join token "${token.name}" expired at ${iso(token.expiresAt!)}; ask an administrator for a new one ("tapgate tokens add --bot ${token.botName}")`, {
+          status: 401,
+          auditReason: 'join token expired',
+        });
+      }
+      const bot = await this.bots.get(token.botName);
+      if (!bot) throw TOKEN_INVALID(`bot ${token.botName} of the join token no longer exists`);
+      if (input.previousCert !== undefined || input.proof !== undefined) return this.rejoin(input, token, bot, trail, meta);
+      return this.joinNew(input, token, bot, trail, meta);
+    });
+  }
+
+  private async joinNew(input: JoinInput, token: JoinToken, bot: Bot, trail: AuditTrail, meta: CallMeta): Promise<BotCredentials> {
+    const now = this.d.clock.now();
+    if (statusOf(token, now) === 'exhausted') throw exhausted(token);
+    const keyFp = publicKeyFingerprint(input.publicKey);
+    const roles = await this.d.roles.resolve(bot.roles);
+    const instanceId = randomUUID();
+    trail.actor = actorOf(bot.name, instanceId);
+    const identity = botIdentity({ bot: bot.name, roles, clusterNames: this.d.clusterNames(), instanceId, generation: 1, renewable: token.renewable, token: token.name });
+    // A locked bot or token must not use up a join.
+    this.assertUnlocked(identity);
+    if (!(await this.tokens.consume(token.name, token.secretHash, now))) throw exhausted(token);
+    const issued = await this.d.ca.issue({ publicKeyPem: input.publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
+    const auth: Authentication = { at: now, kind: 'join', generation: 1, serial: issued.serial, ...(meta.remote ? { remote: meta.remote } : {}) };
+    await this.instances.create({
+      id: instanceId,
+      bot: bot.name,
+      token: token.name,
+      renewable: token.renewable,
+      joinedAt: now,
+      generation: 1,
+      notAfter: issued.notAfter,
+      pendingGeneration: null,
+      pendingCert: null,
+      pendingKeyFp: null,
+      pendingNotAfter: null,
+      authentications: [auth],
+      heartbeats: [],
+      lastSeen: now,
+    });
+    this.remember(instanceId, { generation: 1, pendingGeneration: null, pendingKeyFp: null, renewable: token.renewable });
+    await this.d.audit.record({
+      event: 'bot.join',
+      outcome: 'ok',
+      actor: trail.actor,
+      data: { ...trail.data, instance: instanceId, generation: 1, renewable: token.renewable, serial: issued.serial, keyFp },
+    });
+    return this.credentials(identity, issued.certPem, issued.notAfter);
+  }
+
+  /** Non-renewable tokens: the bot renews by joining again and keeps its instance by proving it holds the previous key. */
+  private async rejoin(input: JoinInput, token: JoinToken, bot: Bot, trail: AuditTrail, meta: CallMeta): Promise<BotCredentials> {
+    if (token.renewable) {
+      throw new TapgateError('rejoin_renewable', `token "${token.name}" is renewable: the bot renews with its certificate (POST /v1/bots/renew), not by joining again; to start a new instance, join without previousCert`, {
+        auditReason: 'rejoin with a renewable token',
+      });
+    }
+    if (!input.previousCert || !input.proof) {
+      throw new TapgateError('bad_request', 'joining again needs both previousCert and proof; update the tapgate client', { auditReason: 'rejoin without proof' });
+    }
+    const prev = this.d.ca.parseAndVerify(input.previousCert, { allowExpired: true });
+    const instanceId = prev.identity.botInstance;
+    if (prev.identity.usage !== 'bot' || !instanceId) throw new TapgateError('bad_request', 'previousCert is not a bot certificate', { status: 403, auditReason: 'rejoin with a non-bot certificate' });
+    trail.actor = actorOf(bot.name, instanceId);
+    const refuseInstance = (why: string, auditReason: string) =>
+      new TapgateError('instance_unknown', `${why}; join as a new instance (drop the saved identity, e.g. delete the destination's .tapgate-bot directory)`, { status: 403, auditReason });
+    if (!verifyRejoinProof(input.previousCert, input.proof, instanceId, token.name, input.publicKey)) {
+      throw new TapgateError('bad_proof', 'the proof of the previous certificate does not verify; the bot must sign with the key of its previous certificate', {
+        status: 403,
+        auditReason: 'rejoin proof invalid',
+      });
+    }
+    this.assertUnlocked(prev.identity);
+    const roles = await this.d.roles.resolve(bot.roles);
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const inst = await this.instances.get(instanceId);
+      if (!inst) throw refuseInstance(`bot instance ${instanceId} no longer exists`, 'rejoin of an unknown instance');
+      if (inst.token !== token.name || inst.bot !== bot.name) throw refuseInstance(`bot instance ${instanceId} joined with another token`, 'rejoin with another token');
+      const now = this.d.clock.now();
+      const generation = inst.generation + 1;
+      const identity = botIdentity({ bot: bot.name, roles, clusterNames: this.d.clusterNames(), instanceId, generation, renewable: false, token: token.name });
+      this.assertUnlocked(identity);
+      const issued = await this.d.ca.issue({ publicKeyPem: input.publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
+      const auth: Authentication = { at: now, kind: 'rejoin', generation, serial: issued.serial, ...(meta.remote ? { remote: meta.remote } : {}) };
+      if (!(await this.instances.rejoined(inst, generation, issued.notAfter, auth))) continue;
+      await this.tokens.touch(token.name, now);
+      this.remember(instanceId, { generation, pendingGeneration: null, pendingKeyFp: null, renewable: false });
+      await this.d.audit.record({ event: 'bot.rejoin', outcome: 'ok', actor: trail.actor, data: { ...trail.data, instance: instanceId, generation, serial: issued.serial } });
+      return this.credentials(identity, issued.certPem, issued.notAfter);
+    }
+    throw busy();
+  }
+
+  // ---- renewal ----
+
+  /** Two-phase renewal with the bot's current certificate (mTLS) for a new key. */
+  async renew(peerCert: Buffer | undefined, input: { publicKey: string; ttlMs?: number }, meta: CallMeta = {}): Promise<BotCredentials> {
+    const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote } };
+    return audited(this.d.audit, 'bot.renew', trail, async () => {
+      const cert = this.verifyPeer(peerCert, 'renewal');
+      const id = cert.identity;
+      const instanceId = id.botInstance!;
+      trail.actor = actorOf(id.name, instanceId);
+      trail.data.generation = id.generation;
+      this.assertUnlocked(id);
+      if (!id.renewable) {
+        throw new TapgateError('not_renewable', 'this bot joined with a non-renewable token: it renews by joining again with the token (tapgate bot start does this by itself)', {
+          status: 403,
+          auditReason: 'renewal of a non-renewable certificate',
+        });
+      }
+      const keyFp = publicKeyFingerprint(input.publicKey);
+      const presented = id.generation ?? 0;
+      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+        const inst = await this.requireInstance(instanceId);
+        const bot = await this.bots.get(inst.bot);
+        if (!bot) throw new TapgateError('unknown_bot', `bot "${inst.bot}" was removed; ask an administrator to add it again and issue a token`, { status: 403, auditReason: 'renewal for a removed bot' });
+        const decision = decideRenewal(inst, presented, keyFp);
+        const now = this.d.clock.now();
+        switch (decision.kind) {
+          case 'theft':
+            throw await this.theft(inst, id, decision.presented, 'renewal');
+          case 'conflict':
+            throw new TapgateError(
+              'renewal_pending',
+              `a renewal of this instance for another key is waiting for its first use (generation ${decision.pending}); retry with the key you renewed for, or wait for the certificate to expire and join again`,
+              { status: 409, auditReason: `renewal for a different key while generation ${decision.pending} is pending` },
+            );
+          case 'reissue-pending': {
+            // The bot never got the answer: the same certificate, for the same key, is no theft.
+            const certPem = inst.pendingCert!;
+            const notAfter = inst.pendingNotAfter!;
+            if (notAfter <= now) break;
+            await this.instances.recordAuthentication(inst.id, { at: now, kind: 'renew-retry', generation: decision.pending, serial: '', ...(meta.remote ? { remote: meta.remote } : {}) });
+            await this.d.audit.record({ event: 'bot.renew', outcome: 'ok', actor: trail.actor, data: { ...trail.data, instance: inst.id, issued: decision.pending, retry: true } });
+            return this.credentials(this.d.ca.parseAndVerify(certPem).identity, certPem, notAfter);
+          }
+          case 'renew':
+          case 'commit-and-renew': {
+            const roles = await this.d.roles.resolve(bot.roles);
+            const identity = botIdentity({ bot: bot.name, roles, clusterNames: this.d.clusterNames(), instanceId, generation: decision.issue, renewable: true, token: inst.token });
+            this.assertUnlocked(identity);
+            const issued = await this.d.ca.issue({ publicKeyPem: input.publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
+            const pending: PendingCert = { generation: decision.issue, certPem: issued.certPem, keyFp, notAfter: issued.notAfter };
+            const auth: Authentication = { at: now, kind: 'renew', generation: decision.issue, serial: issued.serial, ...(meta.remote ? { remote: meta.remote } : {}) };
+            const won =
+              decision.kind === 'renew'
+                ? await this.instances.setPending(inst, pending, auth)
+                : await this.instances.commitAndSetPending(inst, decision.commit, pending, auth);
+            if (!won) continue;
+            const committed = decision.kind === 'renew' ? inst.generation : decision.commit;
+            this.remember(inst.id, { generation: committed, pendingGeneration: decision.issue, pendingKeyFp: keyFp, renewable: true });
+            await this.d.audit.record({
+              event: 'bot.renew',
+              outcome: 'ok',
+              actor: trail.actor,
+              data: { ...trail.data, instance: inst.id, committed, issued: decision.issue, serial: issued.serial },
+            });
+            return this.credentials(identity, issued.certPem, issued.notAfter);
+          }
+        }
+        // An expired pending certificate is useless: clear it by issuing afresh for this key.
+        await this.d.db.run('UPDATE bot_instances SET pending_generation = NULL, pending_cert = NULL, pending_key_fp = NULL, pending_not_after = NULL WHERE id = $1 AND pending_generation = $2', [
+          inst.id,
+          inst.pendingGeneration,
+        ]);
+      }
+      throw busy();
+    });
+  }
+
+  // ---- heartbeat ----
+
+  async heartbeat(peerCert: Buffer | undefined, input: HeartbeatInput, meta: CallMeta = {}): Promise<{ instanceId: string; generation: number }> {
+    const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote } };
+    try {
+      const cert = this.verifyPeer(peerCert, 'a heartbeat');
+      const id = cert.identity;
+      trail.actor = actorOf(id.name, id.botInstance!);
+      this.assertUnlocked(id);
+      await this.observeUse(id);
+      const now = this.d.clock.now();
+      await this.instances.recordHeartbeat(id.botInstance!, {
+        at: now,
+        hostname: input.hostname,
+        version: input.version,
+        uptimeS: input.uptimeS,
+        oneshot: input.oneshot,
+        generation: id.generation ?? 0,
+        ...(meta.remote ? { remote: meta.remote } : {}),
+      });
+      return { instanceId: id.botInstance!, generation: id.generation ?? 0 };
+    } catch (e) {
+      // Heartbeats are frequent: only refusals reach the audit log.
+      if (e instanceof TapgateError) {
+        await this.d.audit.record({ event: 'bot.heartbeat', outcome: 'refused', actor: trail.actor, reason: e.auditReason, data: { ...trail.data, code: e.code } });
+      }
+      throw e;
+    }
+  }
+
+  // ---- kube path ----
+
+  /**
+   * Called for every bot certificate the kube listener accepts. The fast path is a map lookup;
+   * the store is asked only for an unknown or stale instance, the first use of a pending
+   * generation (which commits it) and a generation that looks copied (which locks the instance).
+   * Throws the refusal (a TapgateError) when the certificate must not be used.
+   */
+  observeUse(id: Identity): void | Promise<void> {
+    if (id.kind !== 'bot' || !id.botInstance || id.generation === undefined) return;
+    const c = this.cache.get(id.botInstance);
+    if (c && this.d.clock.now() - c.at < STATE_CACHE_MS && (!c.renewable || decideUse(c, id.generation).kind === 'ok')) return;
+    const key = `${id.botInstance}:${id.generation}`;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.observeSlow(id).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private async observeSlow(id: Identity): Promise<void> {
+    const instanceId = id.botInstance!;
+    const presented = id.generation!;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const st = await this.instances.state(instanceId);
+      if (!st) {
+        this.cache.delete(instanceId);
+        throw unknownInstance(instanceId);
+      }
+      this.remember(instanceId, st);
+      // Non-renewable instances renew by joining with the token; a copy of their certificate proves nothing more.
+      if (!st.renewable) return;
+      const decision = decideUse(st, presented);
+      if (decision.kind === 'ok') return;
+      if (decision.kind === 'theft') {
+        const inst = await this.instances.get(instanceId);
+        throw await this.theft(inst ?? { id: instanceId, bot: id.name, generation: st.generation }, id, presented, 'use');
+      }
+      if (await this.instances.commit(instanceId, decision.commit, this.d.clock.now())) {
+        this.remember(instanceId, { generation: decision.commit, pendingGeneration: null, pendingKeyFp: null, renewable: true });
+        await this.d.audit.record({ event: 'bot.generation_committed', outcome: 'ok', actor: actorOf(id.name, instanceId), data: { instance: instanceId, generation: decision.commit } });
+        return;
+      }
+    }
+    throw busy();
+  }
+
+  /** Drops cached generation state (after removals; other replicas hear it on BOTS_CHANNEL). */
+  async forget(instanceIds: string[] | 'all'): Promise<void> {
+    if (instanceIds === 'all') {
+      this.cache.clear();
+      await this.d.db.notify(BOTS_CHANNEL, '');
+      return;
+    }
+    for (const i of instanceIds) {
+      this.cache.delete(i);
+      await this.d.db.notify(BOTS_CHANNEL, i);
+    }
+  }
+
+  // ---- internals ----
+
+  private remember(instanceId: string, st: GenerationState & { renewable: boolean }): void {
+    this.cache.set(instanceId, { ...st, at: this.d.clock.now() });
+  }
+
+  private verifyPeer(peerCert: Buffer | undefined, what: string): VerifiedCert {
+    if (!peerCert || peerCert.length === 0) {
+      throw new TapgateError('client_cert_required', `${what} needs the bot's current certificate over mutual TLS; run "tapgate bot start", which presents it`, {
+        status: 401,
+        auditReason: 'no client certificate',
+      });
+    }
+    const cert = this.d.ca.parseAndVerify(peerCert);
+    if (cert.identity.usage !== 'bot' || !cert.identity.botInstance) {
+      throw new TapgateError('wrong_cert', `a ${cert.identity.usage} certificate cannot be used for ${what}; use the bot's certificate`, {
+        status: 403,
+        auditReason: `${cert.identity.usage} certificate presented for bot ${what}`,
+      });
+    }
+    return cert;
+  }
+
+  private async requireInstance(id: string): Promise<BotInstance> {
+    const inst = await this.instances.get(id);
+    if (!inst) throw unknownInstance(id);
+    return inst;
+  }
+
+  private assertUnlocked(id: Identity): void {
+    const l = this.d.locks.match(id);
+    if (l) throw lockedError(l);
+  }
+
+  /** Locks this instance only (its siblings keep working), audits why, and returns the refusal. */
+  private async theft(inst: Pick<BotInstance, 'id' | 'bot' | 'generation'>, id: Identity, presented: number, where: 'renewal' | 'use'): Promise<TapgateError> {
+    const actor = actorOf(inst.bot, inst.id);
+    const message = `certificate generation ${presented} presented (${where}) after generation ${inst.generation} was in use: the certificate was probably copied`;
+    // Only a lock on this very instance counts as already locked; a bot or role lock may be lifted.
+    const onlyInstance: Identity = { usage: 'bot', kind: 'bot', name: '', roles: [], kubeUsers: [], kubeGroups: [], clusters: [], botInstance: inst.id };
+    if (!this.d.locks.match(onlyInstance)) {
+      await this.d.audit.record({ event: 'bot.theft_detected', outcome: 'refused', actor, reason: 'generation mismatch', data: { instance: inst.id, bot: inst.bot, presented, committed: inst.generation, where } });
+      await this.d.locks.create({ targetKind: 'bot_instance', target: inst.id, message, createdBy: 'system' });
+    }
+    this.cache.delete(inst.id);
+    return new TapgateError(
+      'bot_instance_locked',
+      `${message}. Bot instance ${inst.id} is locked (its sibling instances are not). An administrator should find out how the certificate leaked, then remove the instance ("tapgate bots instances rm ${inst.id}") and give the bot a new join token`,
+      { status: 403, auditReason: `generation ${presented} after ${inst.generation}: instance locked` },
+    );
+  }
+
+  private credentials(identity: Identity, certPem: string, notAfter: number): BotCredentials {
+    return {
+      certPem,
+      caPem: this.d.trustPem(),
+      bot: identity.name,
+      instanceId: identity.botInstance!,
+      generation: identity.generation!,
+      notAfter,
+      renewable: identity.renewable!,
+      kubeUrl: this.d.kubeUrl(),
+      clusters: identity.clusters,
+    };
+  }
+}
+
+function exhausted(token: JoinToken): TapgateError {
+  const times = token.maxUses === 1 ? 'once' : `${token.maxUses} times`;
+  return new TapgateError(
+    'token_exhausted',
+    `the join token "${token.name}" was already used (it allows ${times}); a bot that joined renews with its certificate and needs no token; for another instance ask an administrator for a new token ("tapgate tokens add --bot ${token.botName}")`,
+    { status: 401, auditReason: 'join token exhausted' },
+  );
+}
+
+function unknownInstance(id: string): TapgateError {
+  return new TapgateError('instance_unknown', `bot instance ${id} no longer exists (removed, or its bot was); the bot must join again with a new token`, {
+    status: 403,
+    auditReason: 'unknown bot instance',
+  });
+}
+
+function busy(): TapgateError {
+  return new TapgateError('busy', 'the bot instance changed while this request was handled; retry in a moment', { status: 503, auditReason: 'concurrent update' });
+}

@@ -1,0 +1,64 @@
+import { TapgateError } from '../../core/errors';
+
+/**
+ * Refusals on the kube listener are Kubernetes `Status` objects, so kubectl, client-go and k9s
+ * print the message instead of a TLS or parse error.
+ */
+export interface KubeStatus {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure';
+  message: string;
+  reason: string;
+  code: number;
+}
+
+/** A refusal: what the user reads, the HTTP status, the Status `reason`, and what the audit log records. */
+export class KubeRefusal extends TapgateError {
+  constructor(
+    readonly kubeReason: string,
+    message: string,
+    opts: { status: number; auditReason: string; code?: string },
+  ) {
+    super(opts.code ?? kubeReason, message, opts);
+  }
+}
+
+export const MFA_REQUIRED = 'MFARequired';
+
+const REASON_BY_STATUS: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  500: 'InternalError',
+  502: 'ServiceUnavailable',
+  503: 'ServiceUnavailable',
+};
+
+export function kubeReasonOf(e: TapgateError): string {
+  if (e instanceof KubeRefusal) return e.kubeReason;
+  if (e.code === 'cert_expired') return MFA_REQUIRED;
+  return REASON_BY_STATUS[e.status] ?? 'InternalError';
+}
+
+export function statusOf(e: TapgateError): KubeStatus {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: kubeReasonOf(e), code: e.status };
+}
+
+/** The Status body, serialised once per refusal. */
+export function statusBody(e: TapgateError): Buffer {
+  return Buffer.from(JSON.stringify(statusOf(e)));
+}
+
+/** A complete HTTP/1.1 response for a socket taken over by an upgrade request. */
+export function rawStatusResponse(e: TapgateError): Buffer {
+  const body = statusBody(e);
+  const head =
+    `HTTP/1.1 ${e.status} ${kubeReasonOf(e)}\r\n` +
+    'Content-Type: application/json\r\n' +
+    `Content-Length: ${body.length}\r\n` +
+    'Connection: close\r\n\r\n';
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}

@@ -1,0 +1,28 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The gate's Prometheus metrics, in a registry of its own so several gates can share a process (tests). */
+export interface GateMetrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpSeconds: Histogram<'method' | 'route'>;
+  certsIssued: Counter<'usage'>;
+  refusals: Counter<'event' | 'code'>;
+}
+
+export function createMetrics(): GateMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tapgate_' });
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'tapgate_http_requests_total', help: 'API requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    httpSeconds: new Histogram({
+      name: 'tapgate_http_request_seconds',
+      help: 'API request latency',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    certsIssued: new Counter({ name: 'tapgate_certificates_issued_total', help: 'certificates issued by usage', labelNames: ['usage'], registers: [registry] }),
+    refusals: new Counter({ name: 'tapgate_refusals_total', help: 'refusals by audit event and error code', labelNames: ['event', 'code'], registers: [registry] }),
+  };
+}
