@@ -13,24 +13,40 @@ export class EnrolmentLinks {
     return { token, expiresAt };
   }
 
-  /** The user a link enrols, or the refusal a used, expired or unknown link gets. */
-  async check(token: string, now: number): Promise<{ userName: string; expiresAt: number }> {
+  /** The link as stored, usable or not; undefined for a token the gate never issued. */
+  async lookup(token: string): Promise<EnrolmentLink | undefined> {
     const row = await this.db.get<{ user_name: string; expires_at: number; used_at: number | null }>(
       'SELECT user_name, expires_at, used_at FROM enrolments WHERE token_hash = $1',
       [hashToken(token)],
     );
-    if (!row) throw new TapgateError('enrolment_unknown', 'This enrolment link is not valid. Ask your administrator for a new one.', { status: 404, auditReason: 'unknown enrolment link' });
-    if (row.used_at !== null) throw usedError();
-    if (Number(row.expires_at) <= now) {
-      throw new TapgateError('enrolment_expired', 'This enrolment link has expired. Ask your administrator for a new one ("tapgate mfa add <user>").', { status: 410, auditReason: 'enrolment link expired' });
-    }
-    return { userName: row.user_name, expiresAt: Number(row.expires_at) };
+    return row && { userName: row.user_name, expiresAt: Number(row.expires_at), usedAt: row.used_at === null ? null : Number(row.used_at) };
+  }
+
+  /** The user a link enrols, or the refusal a used, expired or unknown link gets. */
+  async check(token: string, now: number): Promise<EnrolmentLink> {
+    const link = await this.lookup(token);
+    assertUsable(link, now);
+    return link!;
   }
 
   /** Marks the link used; exactly one caller wins even if two registrations race. */
   async consume(token: string, now: number): Promise<void> {
     const r = await this.db.run('UPDATE enrolments SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1', [now, hashToken(token)]);
     if (r.changes === 0) throw usedError();
+  }
+}
+
+export interface EnrolmentLink {
+  userName: string;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+export function assertUsable(link: EnrolmentLink | undefined, now: number): void {
+  if (!link) throw new TapgateError('enrolment_unknown', 'This enrolment link is not valid. Ask your administrator for a new one.', { status: 404, auditReason: 'unknown enrolment link' });
+  if (link.usedAt !== null) throw usedError();
+  if (link.expiresAt <= now) {
+    throw new TapgateError('enrolment_expired', 'This enrolment link has expired. Ask your administrator for a new one ("tapgate mfa add <user>").', { status: 410, auditReason: 'enrolment link expired' });
   }
 }
 

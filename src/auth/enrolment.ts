@@ -5,7 +5,7 @@ import { TapgateError } from '../core/errors';
 import type { Db } from '../store/db';
 import { audited } from './audited';
 import type { Challenges } from './challenges';
-import { EnrolmentLinks, hashToken } from './enrolment-links';
+import { assertUsable, EnrolmentLinks, hashToken, type EnrolmentLink } from './enrolment-links';
 import type { RelyingParty } from './webauthn';
 import { UserRepo } from './users';
 
@@ -26,17 +26,15 @@ export class Enrolment {
   /** What the enrolment page shows; a dead link is refused and audited. */
   async describe(token: string): Promise<{ userName: string; expiresAt: number; keys: number }> {
     return audited(this.d.audit, 'enrolment', trailFor(token), async (trail) => {
-      const link = await this.d.links.check(token, this.d.clock.now());
-      trail.actor = `user:${link.userName}`;
+      const link = await this.usable(token, trail);
       const keys = (await this.d.users.credentials(link.userName)).length;
-      return { ...link, keys };
+      return { userName: link.userName, expiresAt: link.expiresAt, keys };
     });
   }
 
   async begin(token: string): Promise<{ challengeId: string; options: PublicKeyCredentialCreationOptionsJSON }> {
     return audited(this.d.audit, 'enrolment', trailFor(token), async (trail) => {
-      const link = await this.d.links.check(token, this.d.clock.now());
-      trail.actor = `user:${link.userName}`;
+      const link = await this.usable(token, trail);
       const user = await this.d.users.require(link.userName);
       const c = await this.d.challenges.issue('register', hashToken(token), user.name);
       const options = await this.d.rp.registrationOptions(user, c.challenge, await this.d.users.credentials(user.name));
@@ -46,10 +44,11 @@ export class Enrolment {
 
   async finish(token: string, body: { challengeId: string; response: unknown; keyName?: string }): Promise<{ userName: string; credentialId: string; keyName: string }> {
     return audited(this.d.audit, 'enrolment', trailFor(token), async (trail) => {
-      const now = this.d.clock.now();
-      const link = await this.d.links.check(token, now);
-      trail.actor = `user:${link.userName}`;
+      // The challenge first: a replayed response is named as a replay even after the link is used.
       const c = await this.d.challenges.consume(body.challengeId, 'register', hashToken(token));
+      if (c.userName) trail.actor = `user:${c.userName}`;
+      const link = await this.usable(token, trail);
+      const now = this.d.clock.now();
       const cred = await this.d.rp.verifyRegistration(body.response, c.challenge);
       trail.data.credentialId = cred.id;
       const keyName = await this.d.db.tx(async (t) => {
@@ -64,6 +63,14 @@ export class Enrolment {
       await this.d.audit.record({ event: 'enrolment', outcome: 'ok', actor: trail.actor, data: { ...trail.data, keyName } });
       return { userName: link.userName, credentialId: cred.id, keyName };
     });
+  }
+
+  /** The link if it can still be used; the audit trail names its user either way. */
+  private async usable(token: string, trail: { actor: string }): Promise<EnrolmentLink> {
+    const link = await this.d.links.lookup(token);
+    if (link) trail.actor = `user:${link.userName}`;
+    assertUsable(link, this.d.clock.now());
+    return link!;
   }
 }
 

@@ -119,9 +119,10 @@ export class LoginSessions {
 
   async finish(id: string, body: { challengeId: string; response: unknown }): Promise<{ userName: string; loginExpires: number }> {
     return audited(this.d.audit, 'login', { actor: 'anonymous', data: { session: id } }, async (trail) => {
+      // The challenge first: a replayed response is named as a replay even after the session is done.
+      const c = await this.d.challenges.consume(body.challengeId, 'login', id);
       const s = await this.require(id);
       assertPending(s);
-      const c = await this.d.challenges.consume(body.challengeId, 'login', id);
       const response = this.d.rp.parseAuthentication(body.response);
       trail.data.credentialId = response.id;
       const cred = await this.d.users.credential(response.id);
@@ -144,7 +145,8 @@ export class LoginSessions {
       // The key is verified; from here a refusal is final for this session, so the CLI stops waiting.
       return this.refuseOnError(id, async () => {
         const roles = await this.d.roles.resolve(user.roles);
-        const loginExpires = now + loginTtl(roles, s.ttlMs ?? undefined);
+        // Whole seconds, as the certificate's notAfter will say, so every copy of it agrees.
+        const loginExpires = Math.floor((now + loginTtl(roles, s.ttlMs ?? undefined)) / 1000) * 1000;
         const identity = userIdentity({ usage: 'login', name: user.name, roles, loginExpires, mfaDevice: cred.id });
         this.d.locks.assertUnlocked(identity);
         // The login certificate names no device; the lock check above did.

@@ -171,11 +171,12 @@ export class MfaRequests {
 
   async finish(id: string, body: { challengeId: string; response: unknown }): Promise<{ notAfter: number; ttlMs: number; cappedBy: TtlCap }> {
     return audited(this.d.audit, 'mfa.tap', { actor: 'anonymous', data: { request: id } }, async (trail) => {
+      // The challenge first: a replayed response is named as a replay even after the request is done.
+      const c = await this.d.challenges.consume(body.challengeId, 'tap', id);
       const r = await this.require(id);
       trail.actor = `user:${r.userName}`;
       trail.data.clusters = r.clusters;
       assertPending(r);
-      const c = await this.d.challenges.consume(body.challengeId, 'tap', id);
       const response = this.d.rp.parseAuthentication(body.response);
       trail.data.credentialId = response.id;
       const cred = await this.d.users.credential(response.id);

@@ -1,8 +1,11 @@
-import type { AuditLog } from '../audit/audit';
-import type { RoleRepo } from '../auth/roles';
-import type { Clock } from '../core/clock';
+import { AuditLog } from '../audit/audit';
+import { RoleRepo } from '../auth/roles';
+import type { GateConfig } from '../config/config';
+import { systemClock, type Clock } from '../core/clock';
 import { TapgateError } from '../core/errors';
+import { Locks } from '../locks/locks';
 import type { Db } from '../store/db';
+import { openDb } from '../store/open';
 import { BotRepo, type Bot } from './bots';
 import { InstanceRepo, type BotInstance } from './instances';
 import { BOTS_CHANNEL } from './service';
@@ -107,4 +110,13 @@ export class BotAdmin {
     await this.d.audit.record({ event: 'bot_instance.removed', outcome: 'ok', actor: this.actor, data: { id: inst.id, bot: inst.bot } });
     return inst;
   }
+}
+
+/** The store as the admin CLI opens it (on the gate's host, like the gate itself). */
+export async function openBotAdmin(config: GateConfig, clock: Clock = systemClock): Promise<{ admin: BotAdmin; locks: Locks; close(): Promise<void> }> {
+  const db = await openDb(config.storage);
+  const audit = new AuditLog(db, clock);
+  const locks = new Locks(db, audit, clock);
+  await locks.reload();
+  return { admin: new BotAdmin({ db, roles: new RoleRepo(db), audit, clock }), locks, close: () => db.close() };
 }

@@ -23,7 +23,7 @@ export function botService(ctx: GateContext): BotService {
       roles: ctx.roles,
       ca: ctx.cas.bot,
       clusterNames: () => ctx.config.clusters.map((c) => c.name),
-      trustPem: () => ctx.tls.caPem + ctx.cas.bot.certPem,
+      tlsCaPem: () => ctx.tls.caPem,
       kubeUrl: () => kubeUrlOf(ctx),
     });
     services.set(ctx, svc);

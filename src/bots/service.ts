@@ -35,8 +35,8 @@ export interface BotServiceDeps {
   ca: CertificateAuthority;
   /** names of the clusters the gate fronts (read at each issue: config may change) */
   clusterNames: () => string[];
-  /** PEM bundle a bot trusts: the CA of the gate's TLS certificate, then the bot CA */
-  trustPem: () => string;
+  /** the CA of the gate's TLS certificate; '' when it comes from a public CA (system trust) */
+  tlsCaPem: () => string;
   /** the gate's kube listener as bots reach it, e.g. https://gate.example.com:3026 */
   kubeUrl: () => string;
 }
@@ -44,7 +44,10 @@ export interface BotServiceDeps {
 /** What join and renewal hand the bot. */
 export interface BotCredentials {
   certPem: string;
+  /** the gate's TLS CA then the bot CA: what ca.crt holds */
   caPem: string;
+  /** the gate's TLS CA alone ('' = system trust store): what the bot verifies the gate with */
+  tlsCaPem: string;
   bot: string;
   instanceId: string;
   generation: number;
@@ -449,7 +452,8 @@ export class BotService {
   private credentials(identity: Identity, certPem: string, notAfter: number): BotCredentials {
     return {
       certPem,
-      caPem: this.d.trustPem(),
+      caPem: this.d.tlsCaPem() + this.d.ca.certPem,
+      tlsCaPem: this.d.tlsCaPem(),
       bot: identity.name,
       instanceId: identity.botInstance!,
       generation: identity.generation!,

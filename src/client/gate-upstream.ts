@@ -62,7 +62,7 @@ export class GateUpstream {
       headers.push(rawHeaders[i]!, rawHeaders[i + 1]!);
     }
     headers.push('Host', this.authority);
-    return https.request({
+    const options: https.RequestOptions & { ALPNProtocols: string[] } = {
       host: this.host,
       port: this.port,
       servername: this.servername,
@@ -74,7 +74,8 @@ export class GateUpstream {
       key: creds.keyPem,
       agent: false,
       ALPNProtocols: ['http/1.1'],
-    });
+    };
+    return https.request(options);
   }
 
   close(): void {

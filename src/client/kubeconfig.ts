@@ -1,14 +1,8 @@
 import { promises as fs, unlinkSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import YAML from 'yaml';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-
-/** Where Tapgate keeps its files: $TAPGATE_HOME, else ~/.tapgate. */
-export function tapgateHome(): string {
-  return process.env.TAPGATE_HOME || join(homedir(), '.tapgate');
-}
 
 /** The kube context name for a cluster opened through the local proxy. */
 export const contextName = (cluster: string): string => `tapgate-${cluster}`;
@@ -77,4 +71,61 @@ export class EphemeralKubeconfig {
       // already gone
     }
   }
+}
+
+interface KubeconfigDoc {
+  apiVersion?: string;
+  kind?: string;
+  clusters?: { name: string; cluster: Record<string, unknown> }[];
+  users?: { name: string; user: Record<string, unknown> }[];
+  contexts?: { name: string; context: Record<string, unknown> }[];
+  'current-context'?: string;
+  [k: string]: unknown;
+}
+
+export interface ExecContext {
+  /** the cluster's name on the gate */
+  cluster: string;
+  /** the gate kube listener URL for it: <kubeUrl>/k/<cluster> */
+  server: string;
+  /** the gate's TLS CA; '' = the system trust store */
+  caPem: string;
+  command: string;
+  args: string[];
+  env?: { name: string; value: string }[];
+  /** make it the current context */
+  use?: boolean;
+}
+
+/**
+ * Adds (or replaces) the context `tapgate-<cluster>` whose user runs the exec plugin, keeping
+ * everything else in the file as it was. The file is written 0600 (it may hold other secrets).
+ */
+export async function upsertExecContext(path: string, c: ExecContext): Promise<{ context: string }> {
+  let doc: KubeconfigDoc = {};
+  try {
+    doc = (YAML.parse(await fs.readFile(path, 'utf8')) as KubeconfigDoc) ?? {};
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const name = contextName(c.cluster);
+  const cluster: Record<string, unknown> = { server: c.server };
+  if (c.caPem) cluster['certificate-authority-data'] = b64(c.caPem);
+  const exec: Record<string, unknown> = {
+    apiVersion: 'client.authentication.k8s.io/v1',
+    command: c.command,
+    args: c.args,
+    interactiveMode: 'IfAvailable',
+    provideClusterInfo: false,
+  };
+  if (c.env?.length) exec.env = c.env;
+  const put = <T extends { name: string }>(list: T[] | undefined, item: T): T[] => [...(list ?? []).filter((x) => x.name !== item.name), item];
+  doc.apiVersion ??= 'v1';
+  doc.kind ??= 'Config';
+  doc.clusters = put(doc.clusters, { name, cluster });
+  doc.users = put(doc.users, { name, user: { exec } });
+  doc.contexts = put(doc.contexts, { name, context: { cluster: name, user: name } });
+  if (c.use || !doc['current-context']) doc['current-context'] = name;
+  await writePrivateFile(path, YAML.stringify(doc));
+  return { context: name };
 }

@@ -7,7 +7,8 @@ import tls, { type TLSSocket } from 'node:tls';
 import { describeError } from '../core/errors';
 import type { ConnectionTracker, TrackedConnection } from './connection-tracker';
 import { GateUpstream, H2_MAX_SESSION_MEMORY, H2_SESSION_WINDOW, H2_STREAM_WINDOW } from './gate-upstream';
-import { contextName, EphemeralKubeconfig, localKubeconfig, tapgateHome } from './kubeconfig';
+import { contextName, EphemeralKubeconfig, localKubeconfig } from './kubeconfig';
+import { tapgateHome } from './profile';
 import { kubeStatusBody, statusReason } from './kube-status';
 import { createLocalTls, type LocalTls } from './local-tls';
 import { HoldError, type MfaCredentials, type MfaSession } from './mfa-session';
@@ -33,6 +34,8 @@ export interface LocalProxyOptions {
   maxReplayBytes?: number;
   /** for tests: reuse TLS material instead of making a fresh local CA */
   tls?: LocalTls;
+  /** told about the gate's 401/403 Status answers that reach the client (locks, refusals) */
+  onGateRefusal?: (status: number, reason: string, message: string) => void;
 }
 
 /**
@@ -259,7 +262,7 @@ export class LocalProxy {
 
   private onResponse(d: Downstream, creds: MfaCredentials, up: ClientHttp2Stream, h: IncomingHttpHeaders, flags: number): void {
     if (d.up !== up) return;
-    if (h[':status'] === 401 && !d.replayedAfterRefusal && (!d.hasBody || d.captured)) {
+    if ((h[':status'] as unknown as number) === 401 && !d.replayedAfterRefusal && (!d.hasBody || d.captured)) {
       this.checkRefusal(d, creds, up, h, flags);
       return;
     }
@@ -271,6 +274,8 @@ export class LocalProxy {
     }
     const sink = d.sink;
     const conn = d.conn;
+    const status = h[':status'] as unknown as number;
+    if ((status === 401 || status === 403) && this.opts.onGateRefusal) this.watchRefusal(up, status);
     up.on('data', (chunk: Buffer) => {
       conn.bytesOut += chunk.length;
       if (!sink.write(chunk)) {
@@ -279,6 +284,23 @@ export class LocalProxy {
       }
     });
     up.once('end', () => sink.end());
+  }
+
+  /** Reads a refusal's Status beside forwarding it, for the agent's events. */
+  private watchRefusal(up: ClientHttp2Stream, status: number): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    up.on('data', (c: Buffer) => {
+      if ((size += c.length) <= MAX_REFUSAL_BYTES) chunks.push(c);
+    });
+    up.once('end', () => {
+      try {
+        const s = JSON.parse(Buffer.concat(chunks).toString()) as { reason?: unknown; message?: unknown };
+        if (typeof s.message === 'string') this.opts.onGateRefusal?.(status, String(s.reason ?? ''), s.message);
+      } catch {
+        // not a Status
+      }
+    });
   }
 
   /** A 401 from the gate: if it is MFARequired, hold the request and replay it after the tap; else pass it on. */
@@ -290,7 +312,9 @@ export class LocalProxy {
     });
     up.once('end', () => {
       const body = Buffer.concat(chunks);
-      if (statusReason(body) !== MFA_REQUIRED || !(d.captured || !d.hasBody)) {
+      const reason = statusReason(body);
+      if (reason !== MFA_REQUIRED || !(d.captured || !d.hasBody)) {
+        if (reason !== undefined) this.opts.onGateRefusal?.(401, reason, messageOf(body));
         d.respond(h, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
         if (!(flags & NGHTTP2_FLAG_END_STREAM)) d.sink.end(body);
         return;
@@ -383,6 +407,14 @@ export class LocalProxy {
       socket.end(rawResponse(502, 'Bad Gateway', [], kubeStatusBody(502, 'ServiceUnavailable', m), 'application/json'));
     });
     upReq.end();
+  }
+}
+
+function messageOf(body: Buffer): string {
+  try {
+    return String((JSON.parse(body.toString()) as { message?: unknown }).message ?? '');
+  } catch {
+    return '';
   }
 }
 

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPair } from '../pki/ca';
 import type { Clock } from '../core/clock';
 import { describeError, TapgateError } from '../core/errors';
@@ -169,11 +170,12 @@ export class MfaSession {
   }
 
   /** Gives up the tap asked for: held requests get an error now. */
-  cancel(): void {
+  cancel(): Promise<void> {
     const f = this.flow;
-    if (!f) return;
+    if (!f) return Promise.resolve();
     f.outcome = 'cancelled';
     f.abort.abort();
+    return f.done;
   }
 
   pending(): { id?: string; tapUrl?: string; clusters: string[]; giveUpAt: number; held: TrackedConnection[] } | undefined {
@@ -194,7 +196,7 @@ export class MfaSession {
 
   /** Ends everything: held requests fail, the pending MFA request is cancelled. */
   dispose(): void {
-    this.cancel();
+    void this.cancel();
     this.creds = undefined;
   }
 
@@ -272,41 +274,16 @@ export class MfaSession {
     const { issuer, prompt } = this.opts;
     this.lastError = undefined;
     try {
-      for (;;) {
-        const keys = await (this.opts.keygen ?? generateKeyPair)();
-        const requester = { host: hostname(), process: this.opts.processName ?? 'tapgate agent', ...(await this.requesterCommand()) };
-        const req = await issuer.createMfaRequest({ clusters: f.clusters, ttlMs: this.opts.ttlMs ?? ASK_FOR_MAX_MS, publicKeyPem: keys.publicKeyPem, requester });
-        f.id = req.id;
-        f.tapUrl = req.tapUrl;
-        if (f.abort.signal.aborted) break;
-        await this.showPrompt();
-        this.opts.onEvent?.('tap-needed', `tap needed for ${f.clusters.join(', ')}: ${req.tapUrl}`);
-        this.opts.onChange?.();
-        try {
-          const granted = await issuer.waitMfaRequest(req.id, { signal: f.abort.signal, timeoutMs: Math.max(1000, f.giveUpAt - this.opts.clock.now()) });
-          const now = this.opts.clock.now();
-          this.creds = {
-            certPem: granted.certPem,
-            keyPem: keys.privateKeyPem,
-            notAfter: typeof granted.notAfter === 'number' ? granted.notAfter : Date.parse(granted.notAfter),
-            ttlMs: granted.ttlMs,
-            cappedBy: granted.cappedBy,
-            clusters: f.clusters,
-            verifiedAt: now,
-          };
-          prompt.close('verified');
-          const capped = granted.cappedBy === 'requested' ? '' : ` (capped by ${granted.cappedBy === 'interval' ? "your role's MFA interval" : granted.cappedBy === 'login' ? 'your login session' : granted.cappedBy})`;
-          this.opts.onEvent?.('verified', `verified for ${f.clusters.join(', ')}: MFA certificate valid ${formatDuration(granted.ttlMs)}${capped}`);
-          this.settle((w) => w.resolve(this.creds!));
-          return;
-        } catch (e) {
-          if (f.abort.signal.aborted) break;
-          // The MFA request expired on the gate before anyone tapped: ask again while requests still wait.
-          if (isExpired(e) && this.opts.clock.now() < f.giveUpAt) continue;
-          throw e;
-        }
+      const granted = await this.askAndWait(f);
+      if (granted) {
+        this.creds = granted;
+        prompt.close('verified');
+        const by = granted.cappedBy;
+        const capped = by === 'requested' ? '' : ` (capped by ${by === 'interval' ? "your role's MFA interval" : by === 'login' ? 'your login session' : by})`;
+        this.opts.onEvent?.('verified', `verified for ${f.clusters.join(', ')}: MFA certificate valid ${formatDuration(granted.ttlMs)}${capped}`);
+        this.settle((w) => w.resolve(granted));
+        return;
       }
-      // aborted: timed out or cancelled
       if (f.id) void issuer.cancelMfaRequest(f.id).catch(() => {});
       const outcome = f.outcome ?? 'cancelled';
       prompt.close(outcome);
@@ -319,14 +296,57 @@ export class MfaSession {
       }
     } catch (e) {
       if (f.id) void issuer.cancelMfaRequest(f.id).catch(() => {});
-      prompt.close('error');
+      const refused = codeOf(e) === 'mfa_denied' || codeOf(e) === 'mfa_cancelled';
+      prompt.close(refused ? 'cancelled' : 'error');
       const login = isLoginProblem(e);
       const message = login
         ? `Tapgate: your login session has ended or is not valid (${describeError(e)}); run \`tapgate login\`, then retry`
-        : `Tapgate could not ask for a security-key tap: ${describeError(e)}`;
-      this.lastError = message;
-      this.opts.onEvent?.(login ? 'login-expired' : 'error', message);
-      this.settle((w) => w.reject(new HoldError(login ? 'login' : 'failed', message)));
+        : refused
+          ? `Tapgate: ${describeError(e)}; run the command again to be asked again`
+          : `Tapgate could not ask for a security-key tap: ${describeError(e)}`;
+      if (!refused) this.lastError = message;
+      this.opts.onEvent?.(login ? 'login-expired' : refused ? 'tap-cancelled' : codeOf(e) === 'locked' ? 'locked' : 'error', message);
+      this.settle((w) => w.reject(new HoldError(login ? 'login' : refused ? 'cancelled' : 'failed', message)));
+    }
+  }
+
+  /** Creates the MFA request, shows the prompt, waits for the tap. Undefined when the flow was aborted. */
+  private async askAndWait(f: TapFlow): Promise<MfaCredentials | undefined> {
+    const { issuer } = this.opts;
+    const clock = this.opts.clock;
+    for (;;) {
+      const keys = await (this.opts.keygen ?? generateKeyPair)();
+      const requester = { host: hostname(), process: this.opts.processName ?? 'tapgate agent', ...(await this.requesterCommand()) };
+      const req = await issuer.createMfaRequest({ clusters: f.clusters, ttlMs: this.opts.ttlMs ?? ASK_FOR_MAX_MS, publicKeyPem: keys.publicKeyPem, requester });
+      f.id = req.id;
+      f.tapUrl = req.tapUrl;
+      if (f.abort.signal.aborted) return undefined;
+      await this.showPrompt();
+      this.opts.onEvent?.('tap-needed', `tap needed for ${f.clusters.join(', ')}: ${req.tapUrl}`);
+      this.opts.onChange?.();
+      for (;;) {
+        try {
+          // a little past giveUpAt, so the flow's own timer (not the poll) decides the timeout
+          const granted = await issuer.waitMfaRequest(req.id, { signal: f.abort.signal, timeoutMs: Math.max(1000, f.giveUpAt - clock.now()) + 5000 });
+          return {
+            certPem: granted.certPem,
+            keyPem: keys.privateKeyPem,
+            notAfter: typeof granted.notAfter === 'number' ? granted.notAfter : Date.parse(granted.notAfter),
+            ttlMs: granted.ttlMs,
+            cappedBy: granted.cappedBy,
+            clusters: f.clusters,
+            verifiedAt: clock.now(),
+          };
+        } catch (e) {
+          if (f.abort.signal.aborted) return undefined;
+          const code = codeOf(e);
+          // more held requests arrived meanwhile and moved giveUpAt: keep waiting on the same tap page
+          if (code === 'mfa_timeout' && clock.now() < f.giveUpAt) continue;
+          // the tap page expired on the gate while requests still wait: ask again
+          if (code === 'mfa_expired' && clock.now() < f.giveUpAt) break;
+          throw e;
+        }
+      }
     }
   }
 
@@ -349,14 +369,14 @@ export class MfaSession {
     const first = [...this.waiters].find((w) => w.conn)?.conn;
     const tracker = this.opts.tracker;
     if (!first || !tracker) return {};
-    const proc = await Promise.race([tracker.processOf(first), new Promise<undefined>((r) => setTimeout(r, 300).unref())]);
+    const proc = await Promise.race([tracker.processOf(first), sleep(300, undefined, { ref: false })]);
     return { command: proc ? proc.command : first.info.summary };
   }
 }
 
-function isExpired(e: unknown): boolean {
+function codeOf(e: unknown): string | undefined {
   const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && /expired|timeout/i.test(code);
+  return typeof code === 'string' ? code : undefined;
 }
 
 function isLoginProblem(e: unknown): boolean {

@@ -45,7 +45,6 @@ async function linuxPeer(peerPort: number, localPort: number): Promise<ClientPro
   // Clients are usually younger than everything else: newest pids first.
   const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => b - a);
   for (const pid of pids) {
-    if (pid === process.pid) continue;
     let fds: string[];
     try {
       fds = await fs.readdir(`/proc/${pid}/fd`);

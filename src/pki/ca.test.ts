@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +148,19 @@ describe('CertificateAuthority', () => {
     assert.throws(() => ca.parseAndVerify('not a certificate'), refusal('cert_untrusted', /not a certificate/));
     assert.throws(() => ca.parseAndVerify(Buffer.alloc(0)), refusal('cert_untrusted'));
     assert.equal(ca.parseAndVerify(der).identity.name, 'mallory', 'the original still verifies');
+  });
+
+  test('a server certificate names its hosts: DNS names, IPv4 and IPv6 addresses', async () => {
+    const hosts = ['gate.example.com', 'localhost', '10.1.2.3', '::1', 'fe80::1:2', '::ffff:10.0.0.1', '2001:db8::8a2e:370:7334'];
+    const issued = await ca.issueServerCert({ hosts, ttlMs: MINUTE });
+    const x = new X509Certificate(issued.certPem);
+    for (const h of hosts) {
+      if (/^[\d.]+$|:/.test(h)) assert.equal(x.checkIP(h), h, h);
+      else assert.equal(x.checkHost(h), h, h);
+    }
+    assert.equal(x.checkHost('evil.example.com'), undefined);
+    assert.equal(x.subject, 'CN=gate.example.com');
+    assert.ok(issued.keyPem && x.checkPrivateKey(createPrivateKey(issued.keyPem)));
   });
 
   test('a server certificate (no identity) is not accepted as a client identity', async () => {

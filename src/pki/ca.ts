@@ -218,7 +218,7 @@ export class CertificateAuthority {
       keyPem = pair.privateKeyPem;
     }
     const cn = hosts[0]!.length <= 64 ? hosts[0]! : 'tapgate';
-    const issued = await this.sign({
+    const issued = this.sign({
       publicKey: readPublicKey(publicKeyPem),
       ttlMs: opts.ttlMs,
       subject: name([[X509_OIDS.commonName, cn]]),
@@ -227,17 +227,17 @@ export class CertificateAuthority {
     return keyPem ? { ...issued, keyPem } : issued;
   }
 
-  private async sign(opts: {
+  private sign(opts: {
     publicKey: CertifiableKey;
     ttlMs: number;
     notBefore?: number;
     subject: Buffer;
     /** beyond basicConstraints, keyUsage and the key identifiers, which every certificate gets */
     extensions: Buffer[];
-  }): Promise<IssuedCert> {
+  }): IssuedCert {
     const { ttlMs } = opts;
     if (!Number.isFinite(ttlMs) || ttlMs < SECOND) {
-      throw new TapgateError('bad_ttl', `a certificate lifetime of ${ttlMs} ms is too short; ask for at least one second`);
+      throw new TapgateError('bad_ttl', `a certificate lifetime of ${ttlMs} ms cannot be issued; ask for at least one second`);
     }
     const start = opts.notBefore ?? this.clock.now();
     const notBefore = floorToSecond(opts.notBefore ?? start - BACKDATE_MS);

@@ -9,11 +9,8 @@ export const TAG = {
   INTEGER: 0x02,
   BIT_STRING: 0x03,
   OCTET_STRING: 0x04,
-  NULL: 0x05,
   OID: 0x06,
   UTF8_STRING: 0x0c,
-  PRINTABLE_STRING: 0x13,
-  IA5_STRING: 0x16,
   UTC_TIME: 0x17,
   GENERALIZED_TIME: 0x18,
   SEQUENCE: 0x30,
@@ -118,10 +115,8 @@ export function smallInt(n: number): Buffer {
 }
 
 export const utf8 = (s: string): Buffer => tlv(TAG.UTF8_STRING, Buffer.from(s, 'utf8'));
-export const ia5 = (s: string): Buffer => tlv(TAG.IA5_STRING, Buffer.from(s, 'ascii'));
 export const octets = (b: Buffer): Buffer => tlv(TAG.OCTET_STRING, b);
 export const bool = (v: boolean): Buffer => Buffer.from([TAG.BOOLEAN, 1, v ? 0xff : 0]);
-export const NULL = Buffer.from([TAG.NULL, 0]);
 
 /** BIT STRING with no unused bits (signatures, public keys). */
 export const bitString = (b: Buffer): Buffer => constructed(TAG.BIT_STRING, [Buffer.from([0]), b]);

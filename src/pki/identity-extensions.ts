@@ -58,7 +58,7 @@ function checkInt(field: string, v: unknown): number {
   return v;
 }
 
-/** The extensions carrying `identity`, in field order. Refuses values that would not read back. */
+/** The extensions carrying `identity`, one per present field. Refuses values that would not read back. */
 export function identityExtensions(identity: Identity): Buffer[] {
   if (!USAGES.includes(identity.usage)) throw new IdentityEncodingError(`unknown certificate usage ${identity.usage}`);
   if (!KINDS.includes(identity.kind)) throw new IdentityEncodingError(`unknown identity kind ${identity.kind}`);

@@ -20,7 +20,8 @@ export interface CertifiableKey {
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const P256_SPKI_LENGTH = P256_SPKI_PREFIX.length + 65;
 
-const PUBLIC_KEY_PEM = /^\s*-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----\s*$/;
+// One greedy class that stops at the closing dashes: linear on hostile input.
+const PUBLIC_KEY_PEM = /^\s*-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----\s*$/;
 
 function refuse(message: string, auditReason: string): TapgateError {
   return new TapgateError('bad_public_key', message, { auditReason });

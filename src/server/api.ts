@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:https';
+import { botRoutes } from '../bots/routes';
 import { TapgateError } from '../core/errors';
 import type { GateContext } from './context';
 import { enrolRoutes } from './routes/enrol';
@@ -70,5 +71,6 @@ export function buildApi(ctx: GateContext, svc: GateServices): GateApp {
   enrolRoutes(app, svc);
   loginRoutes(app, ctx, svc);
   mfaRoutes(app, ctx, svc);
+  void app.register(botRoutes(ctx));
   return app;
 }

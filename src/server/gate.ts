@@ -82,6 +82,7 @@ export async function startGate(input: GateConfig, opts: StartGateOptions = {}):
       const kube = await startKubeListener(ctx);
       cleanup.push(() => kube.close());
       kubeUrl = kube.url;
+      config.listen.kube = config.listen.kube.replace(/:\d+$/, `:${new URL(kube.url).port}`); // the bound port (0 asks for any), for URLs handed to bots
     }
     log.info({ apiUrl, kubeUrl, publicUrl: config.public_url }, 'gate started');
 

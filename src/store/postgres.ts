@@ -257,7 +257,8 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
 }
 
 function clientConfig(url: string): pg.ClientConfig {
-  return { connectionString: url, application_name: 'tapgate', types: { getTypeParser } };
+  // A black-holed database host fails a request after 10 s instead of holding it forever.
+  return { connectionString: url, application_name: 'tapgate', connectionTimeoutMillis: 10_000, types: { getTypeParser } };
 }
 
 /** BIGINT (epoch ms, counts) as Number: every value Tapgate stores fits in 2^53. */

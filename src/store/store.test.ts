@@ -21,13 +21,18 @@ import { openDb } from './open';
 import { PostgresDb, RESYNC_PAYLOAD } from './postgres';
 import { SqliteDb } from './sqlite';
 
+interface Store {
+  handle(): Promise<Db>;
+  url?: string;
+}
+
 interface Engine {
   name: 'sqlite' | 'postgres';
   /** Several replicas can share this store (and its notifications). */
   shared: boolean;
   skip?: string;
   /** A fresh, migrated store; `handle()` opens one more connection handle on it. */
-  fresh(): Promise<{ handle(): Promise<Db> }>;
+  fresh(): Promise<Store>;
 }
 
 const pgServer = await tryStartTestPostgres();
@@ -57,7 +62,7 @@ const engines: Engine[] = [
     skip: 'skip' in pgServer ? pgServer.skip : undefined,
     async fresh() {
       const url = await (pgServer as TestPostgres).newDatabase();
-      return { handle: async () => track(await openDb({ type: 'postgres', url })) };
+      return { url, handle: async () => track(await openDb({ type: 'postgres', url })) };
     },
   },
 ];
@@ -84,7 +89,7 @@ async function addRow(db: Db, id: string, maxN = 1, at: number | null = null): P
 for (const engine of engines) {
   describe(`store on ${engine.name}`, { skip: engine.skip }, () => {
     let db: Db;
-    let store: { handle(): Promise<Db> };
+    let store: Store;
     before(async () => {
       store = await engine.fresh();
       db = await store.handle();
@@ -300,8 +305,7 @@ for (const engine of engines) {
       const d = (await store.handle()) as PostgresDb;
       const got: string[] = [];
       await d.listen(LOCKS_CHANNEL, (p) => got.push(p));
-      const url = (d as unknown as { url: string }).url;
-      const admin = new pg.Client({ connectionString: url });
+      const admin = new pg.Client({ connectionString: store.url });
       await admin.connect();
       try {
         const r = await admin.query("SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()");
@@ -312,6 +316,14 @@ for (const engine of engines) {
       await until('the resync callback', () => got.includes(RESYNC_PAYLOAD), 5_000);
       await db.notify(LOCKS_CHANNEL, 'after');
       await until('a notification after reconnecting', () => got.includes('after'), 5_000);
+    });
+
+    test('an unreachable database is a clear error that does not show the password', { skip: engine.name !== 'postgres' && 'PostgreSQL only' }, async () => {
+      await assert.rejects(openDb({ type: 'postgres', url: 'postgres://tapgate:s3cret@127.0.0.1:1/tapgate' }), (e: Error) => {
+        assert.match(e.message, /^cannot reach PostgreSQL at postgres:\/\/tapgate:\*\*\*@127\.0\.0\.1:1\/tapgate: .*check storage\.url/);
+        assert.doesNotMatch(e.message, /s3cret/);
+        return true;
+      });
     });
   });
 }

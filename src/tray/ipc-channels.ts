@@ -1,4 +1,5 @@
-import type { AgentEvent, AgentPush, AgentStatus, ConnectionInfo } from '../client/agent-types';
+import type { AgentEvent, AgentStatus, ConnectionInfo } from '../client/agent-types';
+import type { TrayPush } from './agent-source';
 import type { TraySettings, TraySettingsPatch } from './settings-store';
 
 /**
@@ -49,7 +50,7 @@ export interface InvokeApi {
 /** The one object the preload exposes as `window.tapgate`. */
 export interface TapgateApi extends InvokeApi {
   /** live updates; returns an unsubscribe function */
-  subscribe(listener: (push: AgentPush) => void): () => void;
+  subscribe(listener: (push: TrayPush) => void): () => void;
   /** 'electron' in the tray's windows, 'http' on the status page served to a browser */
   readonly kind: 'electron' | 'http';
 }

@@ -21,7 +21,28 @@ export function boxProtects(box: SecretBox | undefined): boolean {
   return backend !== 'basic_text' && backend !== 'unknown';
 }
 
-const MAGIC = 'tapgate-sealed-v1\n';
+/** Sealed text starts with this line; the rest is base64 (text, so tools that read the file as UTF-8 keep it intact). */
+export const SEALED_MAGIC = 'tapgate-sealed-v1';
+
+export function isSealed(text: string): boolean {
+  return text.startsWith(`${SEALED_MAGIC}\n`);
+}
+
+export function seal(box: SecretBox, secret: string): string {
+  return `${SEALED_MAGIC}\n${box.encryptString(secret).toString('base64')}\n`;
+}
+
+export function unseal(box: SecretBox | undefined, text: string, where: string): string {
+  if (!isSealed(text)) return text;
+  if (!box?.isEncryptionAvailable()) {
+    throw new TapgateError('key_sealed', `${where} is sealed by the OS keychain, which is not available now; log in again (tapgate login)`);
+  }
+  try {
+    return box.decryptString(Buffer.from(text.slice(SEALED_MAGIC.length + 1).trim(), 'base64'));
+  } catch {
+    throw new TapgateError('key_sealed', `${where} was sealed by another keychain or user; log in again (tapgate login)`);
+  }
+}
 
 /**
  * A secret (the login certificate's private key) kept on disk sealed by the OS keychain. Where
@@ -39,26 +60,17 @@ export class SealedFile {
   }
 
   write(secret: string): void {
-    if (this.protected) writeFileAtomic(this.file, Buffer.concat([Buffer.from(MAGIC), this.box!.encryptString(secret)]));
-    else writeFileAtomic(this.file, secret);
+    writeFileAtomic(this.file, this.protected ? seal(this.box!, secret) : secret);
   }
 
   /** undefined when there is no file; a file sealed by another keychain is an error that says what to do. */
   read(): string | undefined {
-    let raw: Buffer;
+    let text: string;
     try {
-      raw = readFileSync(this.file);
+      text = readFileSync(this.file, 'utf8');
     } catch {
       return undefined;
     }
-    if (!raw.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) return raw.toString('utf8');
-    if (!this.box?.isEncryptionAvailable()) {
-      throw new TapgateError('key_sealed', `${this.file} is sealed by the OS keychain, which is not available now; log in again (tapgate login)`);
-    }
-    try {
-      return this.box.decryptString(raw.subarray(MAGIC.length));
-    } catch {
-      throw new TapgateError('key_sealed', `${this.file} was sealed by another keychain or user; log in again (tapgate login)`);
-    }
+    return unseal(this.box, text, this.file);
   }
 }

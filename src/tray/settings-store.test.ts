@@ -83,7 +83,7 @@ test('a sealed key that cannot be opened asks the user to log in again', () => {
   const d = tmp();
   new SealedFile(join(d, 'login.key'), fakeKeychain()).write(KEY);
   const broken: SecretBox = { ...fakeKeychain(), decryptString: () => { throw new Error('bad'); } };
-  assert.throws(() => new SealedFile(join(d, 'login.key'), broken).read(), /log in again/);
+  assert.throws(() => new SealedFile(join(d, 'login.key'), broken).read(), /another keychain or user; log in again/);
   assert.throws(() => new SealedFile(join(d, 'login.key'), undefined).read(), /not available now; log in again/);
   assert.equal(new SealedFile(join(d, 'nothing.key'), fakeKeychain()).read(), undefined);
   rmSync(d, { recursive: true, force: true });

@@ -42,3 +42,12 @@ test('Windows: a new cmd window, paths joined with ;', () => {
   assert.equal(t.command, 'cmd.exe');
   assert.equal(t.env.KUBECONFIG, 'C:\\o.yaml;C:\\k');
 });
+
+test('onPath looks through PATH', async () => {
+  const { onPath } = await import('./terminal');
+  const seen: string[] = [];
+  assert.equal(onPath('xterm', { PATH: '/a:/usr/bin' }, (p) => (seen.push(p), p === '/usr/bin/xterm')), true);
+  assert.deepEqual(seen, ['/a/xterm', '/usr/bin/xterm']);
+  assert.equal(onPath('nope', { PATH: '' }, () => true), false);
+  assert.equal(onPath('/opt/x/term', {}, (p) => p === '/opt/x/term'), true);
+});

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { delimiter } from 'node:path';
 
 /**
@@ -60,4 +61,18 @@ function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export const pathDelimiter = delimiter;
+
+/** Whether an executable of that name is on PATH. */
+export function onPath(command: string, env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = isExecutable): boolean {
+  if (command.includes('/')) return exists(command);
+  return (env.PATH ?? '').split(delimiter).some((dir) => dir && exists(`${dir}/${command}`));
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,36 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AgentPush, AgentStatus, ConnectionInfo, PendingTap } from '../client/agent-types';
+import type { AgentStatus, PendingTap } from '../client/agent-types';
 import { ManualClock } from '../core/clock';
-import type { AgentSource } from './agent-source';
+import { ScriptedAgent } from './scripted-agent';
 import type { Notice } from './notification-rules';
 import { defaultSettings } from './settings-store';
 import { TrayController, type Timers, type TrayPorts } from './tray-controller';
 import type { MenuEntry } from './tray-model';
 
 const T0 = Date.UTC(2026, 0, 1, 12);
-
-class FakeAgent implements AgentSource {
-  calls: string[] = [];
-  listeners = new Set<(p: AgentPush) => void>();
-  constructor(public s: AgentStatus) {}
-  subscribe(l: (p: AgentPush) => void) {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  push(p: AgentPush) {
-    if (p.event === 'status') this.s = p.data;
-    for (const l of this.listeners) l(p);
-  }
-  async status() { return this.s; }
-  async connections(): Promise<ConnectionInfo[]> { return []; }
-  async events() { return []; }
-  async verifyNow() { this.calls.push('verifyNow'); return this.s; }
-  async forgetMfa() { this.calls.push('forgetMfa'); return this.s; }
-  async disconnect(p: { id: string }) { this.calls.push(`disconnect ${p.id}`); return { disconnected: true }; }
-  async cancelTap() { this.calls.push('cancelTap'); return this.s; }
-  async credentials(): Promise<never> { throw new Error('not here'); }
-}
 
 /** Timers moved by hand together with the clock. */
 class FakeTimers implements Timers {
@@ -58,7 +36,7 @@ class FakeTimers implements Timers {
 function setup(initial: Partial<AgentStatus> = {}) {
   const clock = new ManualClock(T0);
   const timers = new FakeTimers(clock);
-  const agent = new FakeAgent({ state: 'no-session', server: 'https://gate.example.com', user: 'alice', loginExpires: T0 + 12 * 3_600_000, clusters: [{ name: 'prod', context: 'tapgate-prod' }], kubeconfigPath: '/k', now: T0, ...initial });
+  const agent = new ScriptedAgent({ state: 'no-session', server: 'https://gate.example.com', user: 'alice', loginExpires: T0 + 12 * 3_600_000, clusters: [{ name: 'prod', context: 'tapgate-prod' }], kubeconfigPath: '/k', now: T0, ...initial });
   const log = {
     appearance: [] as { icon: string; tooltip: string; title: string }[],
     menus: [] as MenuEntry[][],

@@ -36,6 +36,7 @@ import {
 import { Store, rkeyOf, parseFieldSelector, parseLabelSelector, SelectorError, type KObj, type StoreEvent, type Watcher } from './store';
 import { clone, jsonPatch, mergePatch, strategicMergePatch } from './patch';
 import { toTable, type IncludeObject } from './table';
+import { decodeK8sProtobuf, dumpProto } from './proto';
 import { CHANNEL_PROTOCOLS, PodFs, runChannelSession, type ChannelSessionInfo } from './exec';
 
 export type { ChannelSessionInfo } from './exec';
@@ -608,6 +609,16 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   }
   function parseBody(buf: Buffer, ct: string | undefined): KObj {
     const t = (ct ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+    if (t === 'application/vnd.kubernetes.protobuf') {
+      try {
+        const { obj, unknownFields } = decodeK8sProtobuf(buf);
+        if (unknownFields.length && process.env.FAKE_APISERVER_DEBUG) console.error('[fake-apiserver] unknown protobuf fields', unknownFields);
+        return obj;
+      } catch (e) {
+        if (process.env.FAKE_APISERVER_DEBUG && buf.length > 4) console.error('[fake-apiserver] protobuf dump', JSON.stringify(dumpProto(buf.subarray(4))));
+        throw new ApiError(415, 'UnsupportedMediaType', `the body of the request could not be decoded by the fake apiserver: ${(e as Error).message}`);
+      }
+    }
     if (t.includes('protobuf') || t.includes('cbor')) {
       throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/strategic-merge-patch+json, application/json-patch+json, application/apply-patch+yaml`);
     }

@@ -260,6 +260,7 @@ export function openapiV3GroupVersion(gvPath: string): unknown | undefined {
     const op = (verb: string, action: string) => ({
       tags: [group ? `${group.split('.')[0]}_${version}` : 'core_v1'],
       operationId: `${verb}${r.kind}`,
+      ...(action === 'patch' || action === 'put' || action === 'post' ? { parameters: params } : {}),
       responses: { '200': { description: 'OK' } },
       'x-kubernetes-action': action,
       'x-kubernetes-group-version-kind': gvk,
@@ -283,7 +284,6 @@ export function openapiV3GroupVersion(gvPath: string): unknown | undefined {
         parameters: [
           { name: 'name', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } },
           ...(r.namespaced ? [{ name: 'namespace', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } }] : []),
-          ...params,
         ],
       };
     }
@@ -292,7 +292,6 @@ export function openapiV3GroupVersion(gvPath: string): unknown | undefined {
         post: op('create', 'post'),
         parameters: [
           ...(r.namespaced ? [{ name: 'namespace', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } }] : []),
-          ...params,
         ],
       };
     }

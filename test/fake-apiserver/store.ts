@@ -64,7 +64,7 @@ export class Store {
     const m = obj.metadata;
     m.uid ??= randomUUID();
     m.creationTimestamp ??= new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    if (m.generation === undefined && r.resource !== 'namespaces' && r.resource !== 'configmaps' && r.resource !== 'secrets') m.generation = 1;
+    if (m.generation === undefined && (r.resource === 'pods' || r.resource === 'deployments')) m.generation = 1;
     obj.apiVersion = apiVersionOf(r);
     obj.kind = r.kind;
     if (dryRun) {

@@ -39,7 +39,7 @@ export function actorOf(id: Identity): string {
   return `${id.kind}:${id.name}`;
 }
 
-export function buildAuthContext(cert: VerifiedCert, roleCache: RoleCache): KubeAuthContext {
+export function buildAuthContext(cert: VerifiedCert, roleCache: Pick<RoleCache, 'resolve'>): KubeAuthContext {
   const id = cert.identity;
   const { roles, missing } = roleCache.resolve(id.roles);
   // Bots get their own Kubernetes user name by default so a bot never acts as a same-named person.

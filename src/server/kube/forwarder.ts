@@ -1,6 +1,6 @@
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock';
 import { TapgateError, describeError } from '../../core/errors';
@@ -12,7 +12,7 @@ import type { KubeMetrics } from './metrics';
 import { podTarget } from './request-path';
 import { statusBody } from './status';
 import type { StreamHandle, StreamInfo, StreamRegistry } from './streams';
-import type { UpstreamResponse } from './upstream';
+import type { UpstreamExchange, UpstreamResponse } from './upstream';
 
 const noop = () => undefined;
 
@@ -95,7 +95,7 @@ export class Forwarder {
         const h = dropConnectionHeaders(res.headers) as OutgoingHttpHeaders;
         h[':status'] = res.status;
         stream.respond(h);
-        pipeline(res.body, stream, (e) => handle?.end(e ? endReason(stream.destroyed || stream.closed) : 'upstream_closed'));
+        relay(res.body, stream, exchange, (reason) => handle?.end(reason));
       },
     );
     stream.once('close', () => {
@@ -104,8 +104,8 @@ export class Forwarder {
     });
     if (a.stream) {
       handle = this.deps.registry.open(streamInfoOf(a, conn.remote, this.deps.clock.now()), () => {
-        exchange.abort();
         stream.close(http2.constants.NGHTTP2_CANCEL);
+        exchange.abort();
       });
     }
   }
@@ -142,7 +142,7 @@ export class Forwarder {
         res.writeHead(up.status, dropConnectionHeaders(up.headers) as OutgoingHttpHeaders);
         // watch and logs -f: the client must see the headers before the first event arrives
         if (a.stream) res.flushHeaders();
-        pipeline(up.body, res, (e) => handle?.end(e ? endReason(res.destroyed) : 'upstream_closed'));
+        relay(up.body, res, exchange, (reason) => handle?.end(reason));
       },
     );
     res.once('close', () => {
@@ -158,8 +158,25 @@ export class Forwarder {
   }
 }
 
-function endReason(clientGone: boolean): StreamEndReason {
-  return clientGone ? 'client_closed' : 'upstream_error';
+/**
+ * Pipes an upstream body to the client. Not stream.pipeline: it destroys an HTTP/2 stream on
+ * 'aborted', before the RST_STREAM of stream.close() is submitted, so the client never learns
+ * that its watch was cut.
+ */
+function relay(body: Readable, out: Writable, exchange: UpstreamExchange, done: (reason: StreamEndReason) => void): void {
+  body.pipe(out);
+  body.once('end', () => done('upstream_closed'));
+  body.once('error', () => {
+    // an error code (not a clean end) tells the client the response is incomplete
+    out.destroy(new Error('the API server ended the response early'));
+    done('upstream_error');
+  });
+  out.once('close', () => {
+    if (body.readableEnded) return;
+    exchange.abort();
+    body.destroy();
+    done('client_closed');
+  });
 }
 
 export function respondH2(stream: ServerHttp2Stream, e: TapgateError): void {

@@ -55,7 +55,7 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
   const roleCache = new RoleCache(ctx.roles, log);
   await roleCache.start();
   const authorizer = new Authorizer(roleCache);
-  const metrics = new KubeMetrics();
+  const metrics = new KubeMetrics(ctx.metrics.registry);
   const auditor = new RefusalAuditor(ctx.audit, ctx.clock, log);
   const registry = new StreamRegistry(ctx.clock, ctx.locks, sessionHooks(ctx, log, metrics));
   registry.start(250, () => auditor.flush());

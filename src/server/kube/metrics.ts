@@ -1,30 +1,25 @@
-import { Counter, Gauge, register } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 /**
- * Kube listener metrics in prom-client's default registry (the API server exposes it). The
- * metric objects are process-wide: several listeners in one process (tests) share them.
+ * Kube listener metrics, registered in the gate's registry (served at /metrics by the API
+ * listener). Reused when a listener restarts on the same registry.
  */
-function counter(): Counter<'cluster' | 'code'> {
-  const name = 'tapgate_kube_requests_total';
-  return (
-    (register.getSingleMetric(name) as Counter<'cluster' | 'code'> | undefined) ??
-    new Counter({ name, help: 'Requests on the kube listener by cluster and HTTP status (refusals included)', labelNames: ['cluster', 'code'] })
-  );
-}
-
-function gauge(): Gauge<'cluster' | 'kind'> {
-  const name = 'tapgate_kube_active_streams';
-  return (
-    (register.getSingleMetric(name) as Gauge<'cluster' | 'kind'> | undefined) ??
-    new Gauge({ name, help: 'Live kube streams (watch, logs, exec, attach, port-forward) by cluster and kind', labelNames: ['cluster', 'kind'] })
-  );
-}
-
 export class KubeMetrics {
-  private readonly requests = counter();
-  private readonly streams = gauge();
+  private readonly requests: Counter<'cluster' | 'code'>;
+  private readonly streams: Gauge<'cluster' | 'kind'>;
   /** label children by "cluster code", so the hot path does no label hashing */
   private readonly children = new Map<string, Counter.Internal>();
+
+  constructor(registry: Registry) {
+    const reqName = 'tapgate_kube_requests_total';
+    const streamName = 'tapgate_kube_active_streams';
+    this.requests =
+      (registry.getSingleMetric(reqName) as Counter<'cluster' | 'code'> | undefined) ??
+      new Counter({ name: reqName, help: 'Requests on the kube listener by cluster and HTTP status (refusals included)', labelNames: ['cluster', 'code'], registers: [registry] });
+    this.streams =
+      (registry.getSingleMetric(streamName) as Gauge<'cluster' | 'kind'> | undefined) ??
+      new Gauge({ name: streamName, help: 'Live kube streams (watch, logs, exec, attach, port-forward, other upgrades) by cluster and kind', labelNames: ['cluster', 'kind'], registers: [registry] });
+  }
 
   request(cluster: string, code: number): void {
     const key = `${cluster} ${code}`;

@@ -44,7 +44,6 @@ export class UpgradeForwarder {
       key: t.key,
       servername: t.servername,
       rejectUnauthorized: t.rejectUnauthorized,
-      ALPNProtocols: ['http/1.1'],
     });
     const onClientGone = () => {
       if (!joined) up.destroy();

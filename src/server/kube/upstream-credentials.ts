@@ -1,4 +1,4 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import type { RequestOptions } from 'node:https';
 import { homedir } from 'node:os';
@@ -41,6 +41,8 @@ export class UpstreamCredentials {
   }
 
   static async load(c: ClusterConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<UpstreamCredentials> {
+    // Loaded on first use: the library is large (about 1,000 modules) and only the kube listener needs it.
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     const where = `cluster "${c.name}"`;
     if (c.in_cluster) {

@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { AuditLog } from '../audit/audit';
+import { RoleRepo, roleSpecSchema } from '../auth/roles';
+import { ManualClock } from '../core/clock';
+import { Locks } from '../locks/locks';
+import { CertificateAuthority, generateKeyPair } from '../pki/ca';
+import type { Db } from '../store/db';
+import { openDb } from '../store/open';
+import { BotAdmin } from './admin';
+import { signRejoinProof } from './rejoin-proof';
+import { BotService, type BotCredentials } from './service';
+
+const H = 3_600_000;
+const der = (pem: string): Buffer => new X509Certificate(pem).raw;
+
+interface Held {
+  creds: BotCredentials;
+  keyPem: string;
+}
+
+describe('BotService', () => {
+  let db: Db;
+  let clock: ManualClock;
+  let audit: AuditLog;
+  let locks: Locks;
+  let admin: BotAdmin;
+  let svc: BotService;
+  let ca: CertificateAuthority;
+
+  before(async () => {
+    clock = new ManualClock(Date.now());
+    ca = await CertificateAuthority.createInMemory('bot', clock);
+  });
+
+  beforeEach(async () => {
+    db = await openDb({ type: 'sqlite', path: ':memory:' });
+    audit = new AuditLog(db, clock);
+    locks = new Locks(db, audit, clock);
+    await locks.reload();
+    const roles = new RoleRepo(db);
+    await roles.upsert({ name: 'deploy', spec: roleSpecSchema.parse({ kubernetes_groups: ['deployers'], kube_clusters: ['dev'] }) });
+    admin = new BotAdmin({ db, roles, audit, clock });
+    svc = new BotService({ db, clock, audit, locks, roles, ca, clusterNames: () => ['dev', 'prod'], tlsCaPem: () => 'TLSCA\n', kubeUrl: () => 'https://kube:1' });
+    await admin.addBot('ci', ['deploy']);
+  });
+
+  after(async () => db?.close());
+
+  async function join(token: string, ttlMs?: number): Promise<Held> {
+    const k = await generateKeyPair();
+    return { creds: await svc.join({ token, publicKey: k.publicKeyPem, ttlMs }), keyPem: k.privateKeyPem };
+  }
+
+  async function renew(h: Held, keyPem?: string): Promise<Held> {
+    const k = keyPem ? { privateKeyPem: keyPem, publicKeyPem: createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }) as string } : await generateKeyPair();
+    return { creds: await svc.renew(der(h.creds.certPem), { publicKey: k.publicKeyPem }), keyPem: k.privateKeyPem };
+  }
+
+  const events = async (event: string) => (await audit.list({ event })).map((r) => `${r.outcome}${r.reason ? `: ${r.reason}` : ''}`);
+
+  it('joins with a certificate naming bot, instance, generation and renewable', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const { creds } = await join(text);
+    const v = ca.parseAndVerify(creds.certPem);
+    assert.equal(v.identity.name, 'ci');
+    assert.equal(v.identity.botInstance, creds.instanceId);
+    assert.equal(v.identity.generation, 1);
+    assert.equal(v.identity.renewable, true);
+    assert.deepEqual(v.identity.clusters, ['dev']);
+    assert.deepEqual(v.identity.kubeUsers, ['bot-ci']);
+    assert.ok(v.identity.kubeGroups.includes('deployers'));
+    assert.equal(creds.caPem, `TLSCA\n${ca.certPem}`);
+    assert.equal(creds.tlsCaPem, 'TLSCA\n');
+    assert.equal(creds.kubeUrl, 'https://kube:1');
+    const inst = await svc.instances.get(creds.instanceId);
+    assert.equal(inst?.authentications.length, 1);
+  });
+
+  it('a single-use token: of two simultaneous joins exactly one wins, the other is audited', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const results = await Promise.allSettled([join(text), join(text)]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.match(String(failed.reason.message), /already used/);
+    assert.deepEqual((await events('bot.join')).sort(), ['ok', 'refused: join token exhausted']);
+  });
+
+  it('refuses expired, exhausted and forged tokens with audit records', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 2, ttlMs: H, renewable: true });
+    await join(text);
+    await join(text);
+    await assert.rejects(join(text), /already used \(it allows 2 times\)/);
+    const { text: short } = await admin.addToken({ bot: 'ci', maxUses: 1, ttlMs: 60_000, renewable: true });
+    clock.advance(61_000);
+    await assert.rejects(join(short), /expired at/);
+    await assert.rejects(join(short.slice(0, -4) + '0000'), /not valid/);
+    await assert.rejects(join('nonsense'), /malformed/);
+    assert.deepEqual((await events('bot.join')).sort(), [
+      'ok',
+      'ok',
+      'refused: join token exhausted',
+      'refused: join token expired',
+      'refused: malformed join token',
+      'refused: wrong join token secret',
+    ]);
+  });
+
+  it('renews two-phase: pending until used, then committed', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const g2 = await renew(g1);
+    assert.equal(g2.creds.generation, 2);
+    let inst = await svc.instances.get(g1.creds.instanceId);
+    assert.equal(inst?.generation, 1);
+    assert.equal(inst?.pendingGeneration, 2);
+    await svc.observeUse(ca.parseAndVerify(g2.creds.certPem).identity);
+    inst = await svc.instances.get(g1.creds.instanceId);
+    assert.equal(inst?.generation, 2);
+    assert.equal(inst?.pendingGeneration, null);
+    // renewing with the pending certificate also commits it
+    const g3 = await renew(g2);
+    const g4 = await renew(g3);
+    assert.equal(g4.creds.generation, 4);
+    inst = await svc.instances.get(g1.creds.instanceId);
+    assert.deepEqual([inst?.generation, inst?.pendingGeneration], [3, 4]);
+  });
+
+  it('a lost renewal response is answered again, without a lock', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const next = await generateKeyPair();
+    const lost = await svc.renew(der(g1.creds.certPem), { publicKey: next.publicKeyPem });
+    const again = await svc.renew(der(g1.creds.certPem), { publicKey: next.publicKeyPem });
+    assert.equal(again.certPem, lost.certPem);
+    assert.equal(locks.match(ca.parseAndVerify(g1.creds.certPem).identity), undefined);
+    // another key while pending: refused, not locked
+    await assert.rejects(renew(g1), /another key is waiting/);
+    assert.equal((await locks.list()).length, 0);
+    const inst = await svc.instances.get(g1.creds.instanceId);
+    assert.deepEqual(
+      inst?.authentications.map((a) => a.kind),
+      ['join', 'renew', 'renew-retry'],
+    );
+  });
+
+  it('an old generation after commit locks that instance only', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 2, ttlMs: H, renewable: true });
+    const victim = await join(text);
+    const sibling = await join(text);
+    const copied = victim.creds.certPem;
+    const g2 = await renew(victim);
+    await svc.observeUse(ca.parseAndVerify(g2.creds.certPem).identity);
+    await assert.rejects(svc.renew(der(copied), { publicKey: (await generateKeyPair()).publicKeyPem }), /probably copied.*is locked/s);
+    const all = await locks.list();
+    assert.equal(all.length, 1);
+    assert.deepEqual([all[0]!.targetKind, all[0]!.target], ['bot_instance', victim.creds.instanceId]);
+    // the real bot is locked too (an administrator decides), the sibling is not
+    await assert.rejects(renew(g2), /locked/);
+    const s2 = await renew(sibling);
+    assert.equal(s2.creds.generation, 2);
+    assert.deepEqual(await events('bot.theft_detected'), ['refused: generation mismatch']);
+  });
+
+  it('the kube path accepts the generation just replaced and locks on anything older', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const g2 = await renew(g1);
+    await svc.observeUse(ca.parseAndVerify(g2.creds.certPem).identity);
+    await svc.observeUse(ca.parseAndVerify(g1.creds.certPem).identity);
+    const g3 = await renew(g2);
+    await svc.observeUse(ca.parseAndVerify(g3.creds.certPem).identity);
+    clock.advance(10_000); // past the cache
+    await assert.rejects(Promise.resolve(svc.observeUse(ca.parseAndVerify(g1.creds.certPem).identity)), /generation 1 presented \(use\) after generation 3/);
+    assert.equal((await locks.list()).length, 1);
+  });
+
+  it('records capped heartbeats and commits a pending generation on heartbeat', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const g2 = await renew(g1);
+    for (let i = 0; i < 12; i++) {
+      clock.advance(1000);
+      await svc.heartbeat(der(g2.creds.certPem), { hostname: `h${i}`, version: '0.1.0', uptimeS: i, oneshot: false });
+    }
+    const inst = await svc.instances.get(g1.creds.instanceId);
+    assert.equal(inst?.generation, 2);
+    assert.equal(inst?.heartbeats.length, 10);
+    assert.equal(inst?.heartbeats.at(-1)?.hostname, 'h11');
+    await assert.rejects(svc.heartbeat(undefined, { hostname: '', version: '', uptimeS: 0, oneshot: false }), /mutual TLS/);
+  });
+
+  it('non-renewable tokens: renew by joining again with proof, keeping the instance; removing the token stops it', async () => {
+    const { text, token } = await admin.addToken({ bot: 'ci', maxUses: 1, ttlMs: 24 * H, renewable: false });
+    const g1 = await join(text);
+    assert.equal(g1.creds.renewable, false);
+    await assert.rejects(renew(g1), /non-renewable/);
+    const next = await generateKeyPair();
+    const proof = signRejoinProof(createPrivateKey(g1.keyPem), g1.creds.instanceId, token.name, next.publicKeyPem);
+    const g2 = await svc.join({ token: text, publicKey: next.publicKeyPem, previousCert: g1.creds.certPem, proof });
+    assert.equal(g2.instanceId, g1.creds.instanceId);
+    assert.equal(g2.generation, 2);
+    assert.equal((await svc.instances.list('ci')).length, 1);
+    // a proof for another key does not verify
+    const other = await generateKeyPair();
+    await assert.rejects(svc.join({ token: text, publicKey: other.publicKeyPem, previousCert: g1.creds.certPem, proof }), /does not verify/);
+    // a fresh join is refused: the single use went to the instance
+    await assert.rejects(join(text), /already used/);
+    const removed = await admin.removeToken(token.name);
+    assert.equal(removed.affected, 1);
+    const proof3 = signRejoinProof(createPrivateKey(next.privateKeyPem), g1.creds.instanceId, token.name, other.publicKeyPem);
+    await assert.rejects(svc.join({ token: text, publicKey: other.publicKeyPem, previousCert: g2.certPem, proof: proof3 }), /not valid/);
+  });
+
+  it('removing a renewable token leaves its instances renewing', async () => {
+    const { text, token } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    assert.equal((await admin.removeToken(token.name)).affected, 0);
+    assert.equal((await renew(g1)).creds.generation, 2);
+  });
+
+  it('honours bot, token and instance locks at join, renewal and heartbeat', async () => {
+    const { text, token } = await admin.addToken({ bot: 'ci', maxUses: 3, ttlMs: H, renewable: true });
+    const a = await join(text);
+    await locks.create({ targetKind: 'token', target: token.name, createdBy: 'admin' });
+    await assert.rejects(join(text), /locked \(token/);
+    await assert.rejects(renew(a), /locked \(token/);
+    assert.equal((await svc.tokens.get(token.name))?.uses, 1, 'a locked join takes no use');
+    await locks.remove((await locks.list())[0]!.id, 'admin');
+    await locks.create({ targetKind: 'bot_instance', target: a.creds.instanceId, createdBy: 'admin' });
+    await assert.rejects(svc.heartbeat(der(a.creds.certPem), { hostname: 'x', version: '', uptimeS: 0, oneshot: false }), /locked \(bot_instance/);
+    const b = await join(text);
+    await locks.create({ targetKind: 'bot', target: 'ci', createdBy: 'admin' });
+    await assert.rejects(renew(b), /locked \(bot ci/);
+  });
+
+  it('removing a bot removes its instances; the kube path refuses them', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    await svc.start();
+    assert.deepEqual(await admin.removeBot('ci'), { instances: 1, tokens: 1 });
+    await assert.rejects(Promise.resolve(svc.observeUse(ca.parseAndVerify(g1.creds.certPem).identity)), /no longer exists/);
+    svc.stop();
+  });
+});

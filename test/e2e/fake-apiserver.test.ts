@@ -1,0 +1,347 @@
+/**
+ * Real kubectl 1.35 against the fake API server, directly (no Tapgate in between).
+ * Proves the fake is faithful enough to stand in for kube-apiserver in the other suites.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile, readFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import type { ChildProcess } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
+import http2 from 'node:http2';
+
+import { startFakeApiServer, type FakeApiServer } from '../fake-apiserver/index';
+import { runKubectl, spawnKubectl } from '../helpers/kubectl';
+
+async function setup(t: { after: (fn: () => unknown) => void }, opts: Parameters<typeof startFakeApiServer>[0] = {}) {
+  const server = await startFakeApiServer({ logIntervalMs: 100, ...opts });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fake-apiserver-e2e-'));
+  const kubeconfig = await server.writeKubeconfig(path.join(dir, 'kubeconfig'));
+  t.after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const k = (args: string[], o: { stdin?: string | Buffer; timeoutMs?: number } = {}) =>
+    runKubectl(args, { kubeconfig, timeoutMs: 30_000, ...o });
+  return { server, dir, kubeconfig, k };
+}
+
+function ok(r: { code: number; stdout: string; stderr: string }, what: string): string {
+  assert.equal(r.code, 0, `${what} failed (code ${r.code}):\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+/** Wait until `pred(output so far)` holds, or fail after timeoutMs. */
+function waitForOutput(child: ChildProcess, pred: (out: string) => boolean, timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for output; got:\n${out}\nstderr:\n${err}`));
+    }, timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString('utf8');
+      if (pred(out)) {
+        cleanup();
+        resolve(out);
+      }
+    };
+    const onErr = (d: Buffer) => {
+      err += d.toString('utf8');
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`kubectl exited (${code}) before expected output; got:\n${out}\nstderr:\n${err}`));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onErr);
+      child.off('exit', onExit);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onErr);
+    child.on('exit', onExit);
+  });
+}
+
+async function createPod(k: (a: string[], o?: { stdin?: string }) => Promise<{ code: number; stdout: string; stderr: string }>, name: string) {
+  const manifest = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: { app: name } },
+    spec: { containers: [{ name: 'main', image: 'busybox:1.36', env: [{ name: 'GREETING', value: 'hello' }] }] },
+  });
+  ok(await k(['apply', '-f', '-'], { stdin: manifest }), 'apply pod');
+  ok(await k(['wait', '--for=jsonpath={.status.phase}=Running', `pod/${name}`, '--timeout=20s']), 'wait running');
+}
+
+test('discovery, version and namespaces', async (t) => {
+  const { k } = await setup(t);
+  const v = ok(await k(['version', '-o', 'json']), 'version');
+  const vj = JSON.parse(v);
+  assert.equal(vj.serverVersion.gitVersion, 'v1.35.0');
+  assert.match(vj.clientVersion.gitVersion, /^v1\.35\./);
+
+  const ar = ok(await k(['api-resources']), 'api-resources');
+  for (const re of [/^pods\s+po\s+v1\s+true\s+Pod$/m, /^configmaps\s+cm\s+v1\s+true\s+ConfigMap$/m, /^deployments\s+deploy\s+apps\/v1\s+true\s+Deployment$/m, /^selfsubjectreviews\s+authentication\.k8s\.io\/v1\s+false\s+SelfSubjectReview$/m]) {
+    assert.match(ar, re);
+  }
+
+  const ns = ok(await k(['get', 'ns']), 'get ns');
+  assert.match(ns, /^NAME\s+STATUS\s+AGE$/m);
+  assert.match(ns, /^default\s+Active\s+/m);
+  assert.match(ns, /^kube-system\s+Active\s+/m);
+
+  ok(await k(['create', 'namespace', 'team-a']), 'create ns');
+  assert.match(ok(await k(['get', 'ns', 'team-a', '-o', 'name']), 'get ns name'), /^namespace\/team-a$/m);
+  const missing = await k(['get', 'ns', 'nope']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /NotFound.*namespaces "nope" not found/);
+});
+
+test('configmaps: create, get json/yaml, apply twice, patch, delete', async (t) => {
+  const { k, dir, server } = await setup(t);
+  ok(await k(['create', 'configmap', 'cfg', '--from-literal=a=1', '--from-literal=b=2']), 'create cm');
+  const dup = await k(['create', 'configmap', 'cfg', '--from-literal=a=1']);
+  assert.notEqual(dup.code, 0);
+  assert.match(dup.stderr, /AlreadyExists|already exists/);
+
+  const j = JSON.parse(ok(await k(['get', 'cm', 'cfg', '-o', 'json']), 'get cm json'));
+  assert.equal(j.kind, 'ConfigMap');
+  assert.deepEqual(j.data, { a: '1', b: '2' });
+  assert.ok(j.metadata.uid && j.metadata.resourceVersion && j.metadata.creationTimestamp);
+
+  const y = ok(await k(['get', 'cm', 'cfg', '-o', 'yaml']), 'get cm yaml');
+  assert.match(y, /^kind: ConfigMap$/m);
+  assert.match(y, /^ {2}a: "1"$/m);
+
+  const table = ok(await k(['get', 'cm']), 'get cm table');
+  assert.match(table, /^NAME\s+DATA\s+AGE$/m);
+  assert.match(table, /^cfg\s+2\s+/m);
+
+  // apply (client-side, default validation) twice: create, then change
+  const manifest = (b: string, extra = '') => `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: applied
+  labels:
+    tier: web
+data:
+  a: "1"
+  b: "${b}"
+${extra}`;
+  await writeFile(path.join(dir, 'cm.yaml'), manifest('2'));
+  assert.match(ok(await k(['apply', '-f', path.join(dir, 'cm.yaml')]), 'apply 1'), /configmap\/applied created/);
+  await writeFile(path.join(dir, 'cm.yaml'), manifest('3', '  c: "4"\n'));
+  assert.match(ok(await k(['apply', '-f', path.join(dir, 'cm.yaml')]), 'apply 2'), /configmap\/applied configured/);
+  assert.match(ok(await k(['apply', '-f', path.join(dir, 'cm.yaml')]), 'apply 3'), /configmap\/applied unchanged/);
+  const applied = JSON.parse(ok(await k(['get', 'cm', 'applied', '-o', 'json']), 'get applied'));
+  assert.deepEqual(applied.data, { a: '1', b: '3', c: '4' });
+  assert.ok(applied.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']);
+  assert.ok(server.requests.some((r) => r.method === 'PATCH' && r.headers['content-type'] === 'application/strategic-merge-patch+json'));
+
+  // server-side apply as well
+  assert.match(ok(await k(['apply', '--server-side', '-f', path.join(dir, 'cm.yaml')]), 'apply ssa'), /serverside-applied/);
+
+  // patch flavours
+  ok(await k(['patch', 'cm', 'applied', '-p', '{"data":{"z":"9"}}']), 'patch smp');
+  ok(await k(['patch', 'cm', 'applied', '--type=merge', '-p', '{"data":{"a":null}}']), 'patch merge');
+  ok(await k(['patch', 'cm', 'applied', '--type=json', '-p', '[{"op":"add","path":"/data/j","value":"k"}]']), 'patch json');
+  const patched = JSON.parse(ok(await k(['get', 'cm', 'applied', '-o', 'json']), 'get patched'));
+  assert.deepEqual(patched.data, { b: '3', c: '4', j: 'k', z: '9' });
+
+  // label selector
+  const sel = ok(await k(['get', 'cm', '-l', 'tier=web', '-o', 'name']), 'get -l');
+  assert.equal(sel.trim(), 'configmap/applied');
+
+  // delete
+  assert.match(ok(await k(['delete', 'cm', 'applied']), 'delete'), /configmap "applied" deleted/);
+  const gone = await k(['get', 'cm', 'applied']);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /configmaps "applied" not found/);
+});
+
+test('get pods -w sees a pod appear', async (t) => {
+  const { k, kubeconfig } = await setup(t);
+  const watcher = await spawnKubectl(['get', 'pods', '-w'], { kubeconfig });
+  t.after(() => {
+    watcher.kill('SIGKILL');
+  });
+  // the list comes back empty first ("No resources found" on stderr), then the watch runs
+  await new Promise((r) => setTimeout(r, 500));
+  const seen = waitForOutput(watcher, (out) => /^watched\s+1\/1\s+Running\s+0\s+/m.test(out));
+  await createPod(k, 'watched');
+  const out = await seen;
+  assert.match(out, /^watched\s+0\/1\s+Pending/m);
+});
+
+test('logs -f streams and emitLog lines arrive', async (t) => {
+  const { k, kubeconfig, server } = await setup(t);
+  await createPod(k, 'logger');
+  const plain = ok(await k(['logs', 'logger']), 'logs');
+  assert.match(plain, /logger log line 1/);
+
+  const follower = await spawnKubectl(['logs', '-f', 'logger'], { kubeconfig });
+  t.after(() => {
+    follower.kill('SIGKILL');
+  });
+  await waitForOutput(follower, (out) => /logger log line 5/.test(out));
+  const marker = waitForOutput(follower, (out) => out.includes('custom marker line'));
+  server.emitLog('default', 'logger', 'custom marker line');
+  await marker;
+  assert.ok(server.openStreams() >= 1);
+  follower.kill('SIGKILL');
+});
+
+test('exec: stdin, env, exit codes', async (t) => {
+  const { k, server } = await setup(t);
+  await createPod(k, 'box');
+  assert.equal(ok(await k(['exec', 'box', '--', 'echo', 'hello', 'world']), 'exec echo'), 'hello world\n');
+  assert.equal(ok(await k(['exec', '-i', 'box', '--', 'cat'], { stdin: 'line one\nline two\n' }), 'exec cat'), 'line one\nline two\n');
+  assert.match(ok(await k(['exec', 'box', '--', 'env']), 'exec env'), /^GREETING=hello$/m);
+
+  const r3 = await k(['exec', 'box', '--', 'sh', '-c', 'exit 3']);
+  assert.equal(r3.code, 3, r3.stderr);
+  const r0 = await k(['exec', 'box', '--', 'sh', '-c', 'echo out; echo err >&2; exit 0'.replace('>&2', '2>/dev/null')]);
+  assert.equal(r0.code, 0, r0.stderr);
+
+  const bad = await k(['exec', 'box', '--', 'no-such-binary']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /executable file not found/);
+
+  const session = server.execSessions.find((s) => s.command.join(' ') === 'cat');
+  assert.ok(session);
+  assert.equal(session.protocol, 'v5.channel.k8s.io');
+  assert.equal(session.stdinBytes, 'line one\nline two\n'.length);
+});
+
+test('kubectl cp in both directions', async (t) => {
+  const { k, dir } = await setup(t);
+  await createPod(k, 'files');
+  const src = path.join(dir, 'upload.txt');
+  const body = `payload ${'x'.repeat(5000)}\n`;
+  await writeFile(src, body);
+  ok(await k(['cp', src, 'files:/tmp/upload.txt']), 'cp to pod');
+  assert.equal(ok(await k(['exec', 'files', '--', 'cat', '/tmp/upload.txt']), 'cat uploaded'), body);
+
+  // a directory too
+  await mkdir(path.join(dir, 'tree', 'sub'), { recursive: true });
+  await writeFile(path.join(dir, 'tree', 'sub', 'a.txt'), 'AAA');
+  ok(await k(['cp', path.join(dir, 'tree'), 'files:/tmp/tree']), 'cp dir to pod');
+  assert.match(ok(await k(['exec', 'files', '--', 'ls', '/tmp/tree/sub']), 'ls'), /^a\.txt$/m);
+
+  ok(await k(['exec', 'files', '--', 'sh', '-c', 'echo from-the-pod > /tmp/down.txt']), 'write in pod');
+  const dest = path.join(dir, 'down.txt');
+  ok(await k(['cp', 'files:/tmp/down.txt', dest]), 'cp from pod');
+  assert.equal(await readFile(dest, 'utf8'), 'from-the-pod\n');
+
+  const destTree = path.join(dir, 'tree-back');
+  ok(await k(['cp', 'files:/tmp/tree', destTree]), 'cp dir from pod');
+  assert.equal(await readFile(path.join(destTree, 'sub', 'a.txt'), 'utf8'), 'AAA');
+});
+
+test('auth whoami reflects impersonation; bearer token and 401', async (t) => {
+  const { k, server, dir } = await setup(t);
+  const me = ok(await k(['auth', 'whoami', '-o', 'json']), 'whoami');
+  assert.equal(JSON.parse(me).status.userInfo.username, 'fake-admin');
+
+  const as = JSON.parse(ok(await k(['auth', 'whoami', '-o', 'json', '--as=someone', '--as-group=devs', '--as-uid=u-1']), 'whoami --as'));
+  assert.equal(as.status.userInfo.username, 'someone');
+  assert.deepEqual(as.status.userInfo.groups, ['devs', 'system:authenticated']);
+  assert.equal(as.status.userInfo.uid, 'u-1');
+  const imp = server.lastImpersonation((r) => r.path.endsWith('/selfsubjectreviews'));
+  assert.deepEqual(imp, { user: 'someone', uid: 'u-1', groups: ['devs'], extra: {} });
+
+  const tokenKc = await server.writeKubeconfig(path.join(dir, 'token-kubeconfig'), { auth: 'token' });
+  const tk = await runKubectl(['auth', 'whoami', '-o', 'json'], { kubeconfig: tokenKc });
+  assert.equal(JSON.parse(ok(tk, 'whoami token')).status.userInfo.username, 'fake-token-user');
+  const last = server.requests.at(-1)!;
+  assert.equal(last.headers.authorization, `Bearer ${server.token}`);
+
+  const badKc = await server.writeKubeconfig(path.join(dir, 'bad-kubeconfig'), { token: 'wrong' });
+  const denied = await runKubectl(['get', 'pods'], { kubeconfig: badKc });
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /Unauthorized|provide credentials/);
+});
+
+test('HTTP/2, HTTP/1.1 keep-alive, raw upgrade echo and 401 Status', async (t) => {
+  const { server } = await setup(t);
+  const ca = server.caPem;
+
+  // HTTP/2
+  const session = http2.connect(server.url, { ca, cert: server.clientCertPem, key: server.clientKeyPem });
+  t.after(() => session.close());
+  const h2body = await new Promise<string>((resolve, reject) => {
+    const req = session.request({ ':path': '/api/v1/namespaces' });
+    let b = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (b += d));
+    req.on('end', () => resolve(b));
+    req.on('error', reject);
+  });
+  assert.equal(JSON.parse(h2body).kind, 'NamespaceList');
+
+  // HTTP/1.1 unauthenticated → real 401 Status
+  const unauth = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpsRequest(`${server.url}/api/v1/pods`, { ca, agent: false }, (res) => {
+      let b = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (b += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: b }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(unauth.status, 401);
+  assert.deepEqual(JSON.parse(unauth.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+
+  // raw SPDY-style upgrade echoes bytes back
+  const echoed = await new Promise<string>((resolve, reject) => {
+    const sock = tls.connect({ host: '127.0.0.1', port: server.port, ca, cert: server.clientCertPem, key: server.clientKeyPem, ALPNProtocols: ['http/1.1'] }, () => {
+      sock.write('POST /api/v1/namespaces/default/pods/x/portforward HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nContent-Length: 0\r\n\r\n');
+    });
+    let buf = '';
+    let sent = false;
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      if (!sent && buf.includes('\r\n\r\n')) {
+        sent = true;
+        sock.write('ping-bytes');
+      }
+      if (buf.includes('ping-bytes')) {
+        sock.destroy();
+        resolve(buf);
+      }
+    });
+    sock.on('error', reject);
+  });
+  // the pod does not exist → a proper 404 rather than an upgrade
+  assert.match(echoed.split('\r\n')[0]!, /^HTTP\/1\.1 (101|404)/);
+  const viaEcho = await new Promise<string>((resolve, reject) => {
+    const sock = tls.connect({ host: '127.0.0.1', port: server.port, ca, cert: server.clientCertPem, key: server.clientKeyPem, ALPNProtocols: ['http/1.1'] }, () => {
+      sock.write('GET /echo-upgrade HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
+    });
+    let buf = '';
+    let sent = false;
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      if (!sent && buf.includes('\r\n\r\n')) {
+        sent = true;
+        sock.write('ping-bytes');
+      }
+      if (buf.endsWith('ping-bytes')) {
+        sock.destroy();
+        resolve(buf);
+      }
+    });
+    sock.on('error', reject);
+  });
+  assert.match(viaEcho, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  assert.ok(viaEcho.endsWith('\r\n\r\nping-bytes'));
+});
