@@ -1,6 +1,6 @@
 import { build as esbuild, type BuildOptions } from 'esbuild';
 import { resolve } from 'node:path';
-import { defineConfig, type Plugin } from 'vite';
+import { defineConfig, type Plugin, type UserConfig } from 'vite';
 
 /**
  * `vite build`: the tray's pages (renderer/status, renderer/tap) into dist/renderer, with
@@ -40,21 +40,21 @@ function electronBundles(): Plugin {
   };
 }
 
-export default defineConfig({
-  root,
-  base: './',
-  logLevel: 'warn',
-  build: {
-    outDir: resolve(import.meta.dirname, 'dist', 'renderer'),
-    emptyOutDir: true,
-    target: 'chrome120',
-    sourcemap: true,
-    rollupOptions: {
-      input: {
-        status: resolve(root, 'status', 'index.html'),
-        tap: resolve(root, 'tap', 'index.html'),
-      },
+/** The renderer part alone, into another directory (the UI tests build their own copy). */
+export function rendererConfig(outDir = resolve(import.meta.dirname, 'dist', 'renderer')): UserConfig {
+  return {
+    root,
+    base: './',
+    logLevel: 'warn',
+    configFile: false,
+    build: {
+      outDir,
+      emptyOutDir: true,
+      target: 'chrome120',
+      sourcemap: true,
+      rollupOptions: { input: { status: resolve(root, 'status', 'index.html'), tap: resolve(root, 'tap', 'index.html') } },
     },
-  },
-  plugins: [electronBundles()],
-});
+  };
+}
+
+export default defineConfig({ ...rendererConfig(), configFile: undefined, plugins: [electronBundles()] });

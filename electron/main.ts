@@ -5,13 +5,14 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Agent } from '../src/client/agent';
+import { ControlClient, ControlServer } from '../src/client/control-socket';
 import type { PendingTap } from '../src/client/agent-types';
 import { tapgateHome } from '../src/client/profile';
 import { systemClock } from '../src/core/clock';
 import { parseDuration } from '../src/core/duration';
 import { describeError } from '../src/core/errors';
 import { AgentHost } from '../src/tray/agent-host';
-import type { TrayPush } from '../src/tray/agent-source';
+import type { AgentSource, TrayPush } from '../src/tray/agent-source';
 import { chainsToCa } from '../src/tray/gate-trust';
 import { createInvokeApi, invokeByName, sameOrigin } from '../src/tray/invoke-api';
 import { InvokeChannel, invokeNames, PushChannel } from '../src/tray/ipc-channels';
@@ -111,9 +112,12 @@ async function start(): Promise<void> {
     clock: systemClock,
     log,
   });
+  // a `tapgate agent` already running: show that one rather than start a second kube proxy
+  const remote = await ControlClient.tryConnect().catch(() => undefined);
+  const source: AgentSource = remote ?? host;
   const tray = new Tray(trayImage('idle'));
   const windows = new Windows(() => controller?.tapWindowClosed());
-  controller = new TrayController(host, ports(tray, windows), {
+  controller = new TrayController(source, ports(tray, windows), {
     clock: systemClock,
     settings: () => settings.get(),
     changeServer: async (server) => {
@@ -123,7 +127,7 @@ async function start(): Promise<void> {
   });
 
   const api = createInvokeApi({
-    agent: host,
+    agent: source,
     settings,
     keyProtected: () => boxProtects(safeStorage),
     openExternal: async (url) => (await shell.openExternal(url), true),
@@ -132,7 +136,7 @@ async function start(): Promise<void> {
   for (const name of invokeNames) {
     ipcMain.handle(InvokeChannel[name], (e, ...args: unknown[]) => (isTrustedSender(e.senderFrame?.url, RENDERER_URL) ? wrapResult(() => invokeByName(api, name, args)) : { error: { message: 'not allowed' } }));
   }
-  host.subscribe((p) => {
+  source.subscribe((p) => {
     if (p.event === 'status') gateOrigin = p.data.server ? new URL(p.data.server).origin : undefined;
     windows.broadcast(p);
   });
@@ -140,7 +144,10 @@ async function start(): Promise<void> {
   nativeTheme.on('updated', () => tray.setImage(trayImage(lastIcon)));
 
   await controller.onReady();
-  await host.reload();
+  if (!remote) {
+    await host.reload();
+    await ControlServer.listen(host).catch((e) => log(`control socket: ${describeError(e)}`)); // the CLI and exec plugin use the tray's agent
+  }
   mkdirSync(home, { recursive: true, mode: 0o700 });
   let debounce: NodeJS.Timeout | undefined;
   watch(home, () => {

@@ -106,9 +106,9 @@ function renderConnections(now: number): void {
 }
 
 function renderEvents(): void {
-  const items = events
-    .slice(-12)
-    .reverse()
+  const items = [...events]
+    .sort((a, b) => b.at - a.at)
+    .slice(0, 12)
     .map((e) => h('li', {}, h('span', { class: 'muted mono' }, new Date(e.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })), h('span', { class: `kind ${e.kind}` }, e.kind), h('span', {}, e.message)));
   replace(byId('events'), ...(items.length ? items : [h('li', { class: 'muted' }, 'Nothing yet.')]));
 }

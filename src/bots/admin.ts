@@ -1,11 +1,8 @@
-import { AuditLog } from '../audit/audit';
-import { RoleRepo } from '../auth/roles';
-import type { GateConfig } from '../config/config';
-import { systemClock, type Clock } from '../core/clock';
+import type { AuditLog } from '../audit/audit';
+import type { RoleRepo } from '../auth/roles';
+import type { Clock } from '../core/clock';
 import { TapgateError } from '../core/errors';
-import { Locks } from '../locks/locks';
 import type { Db } from '../store/db';
-import { openDb } from '../store/open';
 import { BotRepo, type Bot } from './bots';
 import { InstanceRepo, type BotInstance } from './instances';
 import { BOTS_CHANNEL } from './service';
@@ -112,11 +109,3 @@ export class BotAdmin {
   }
 }
 
-/** The store as the admin CLI opens it (on the gate's host, like the gate itself). */
-export async function openBotAdmin(config: GateConfig, clock: Clock = systemClock): Promise<{ admin: BotAdmin; locks: Locks; close(): Promise<void> }> {
-  const db = await openDb(config.storage);
-  const audit = new AuditLog(db, clock);
-  const locks = new Locks(db, audit, clock);
-  await locks.reload();
-  return { admin: new BotAdmin({ db, roles: new RoleRepo(db), audit, clock }), locks, close: () => db.close() };
-}

@@ -6,32 +6,25 @@ import { statusOf, type JoinToken } from './tokens';
 
 /** How bots, tokens and instances read in a terminal (`tapgate bots|tokens ...`). */
 
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
-
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 export const ago = (ms: number, now: number): string => (now - ms < 1000 ? 'just now' : `${formatDuration(now - ms)} ago`);
 const until = (ms: number, now: number): string => (ms <= now ? `expired ${ago(ms, now)}` : `in ${formatDuration(ms - now)}`);
 
-export function botsTable(bots: Bot[], instances: Map<string, number>): string {
-  return table(
-    ['NAME', 'ROLES', 'INSTANCES', 'CREATED'],
-    bots.map((b) => [b.name, b.roles.join(','), String(instances.get(b.name) ?? 0), iso(b.createdAt)]),
-  );
+export type Table = [header: string[], rows: string[][]];
+
+export function botsTable(bots: Bot[], instances: Map<string, number>): Table {
+  return [['NAME', 'ROLES', 'INSTANCES', 'CREATED'], bots.map((b) => [b.name, b.roles.join(','), String(instances.get(b.name) ?? 0), iso(b.createdAt)])];
 }
 
-export function tokensTable(tokens: JoinToken[], now: number): string {
-  return table(
+export function tokensTable(tokens: JoinToken[], now: number): Table {
+  return [
     ['NAME', 'BOT', 'USES', 'RENEWABLE', 'EXPIRES', 'STATUS'],
     tokens.map((t) => [t.name, t.botName, `${t.uses}/${t.maxUses}`, t.renewable ? 'yes' : 'no', t.expiresAt === null ? 'never' : until(t.expiresAt, now), statusOf(t, now)]),
-  );
+  ];
 }
 
-export function instancesTable(list: BotInstance[], locked: (i: BotInstance) => Lock | undefined, now: number): string {
-  return table(
+export function instancesTable(list: BotInstance[], locked: (i: BotInstance) => Lock | undefined, now: number): Table {
+  return [
     ['ID', 'BOT', 'TOKEN', 'GEN', 'PENDING', 'JOINED', 'LAST SEEN', 'HOST', 'STATE'],
     list.map((i) => [
       i.id,
@@ -44,7 +37,7 @@ export function instancesTable(list: BotInstance[], locked: (i: BotInstance) => 
       i.heartbeats.at(-1)?.hostname || '-',
       locked(i) ? 'locked' : i.notAfter <= now && i.pendingGeneration === null ? 'expired' : 'active',
     ]),
-  );
+  ];
 }
 
 export function instanceDetails(i: BotInstance, lock: Lock | undefined, now: number): string {

@@ -106,6 +106,12 @@ export class InstanceRepo {
     return r && fromRow(r);
   }
 
+  /** The instance and its bot's roles in one query (renewal's read); botRoles is null when the bot is gone. */
+  async getWithBotRoles(id: string): Promise<{ instance: BotInstance; botRoles: string[] | null } | undefined> {
+    const r = await this.db.get<Row & { bot_roles: string | null }>('SELECT i.*, b.roles AS bot_roles FROM bot_instances i LEFT JOIN bots b ON b.name = i.bot_name WHERE i.id = $1', [id]);
+    return r && { instance: fromRow(r), botRoles: r.bot_roles === null ? null : (JSON.parse(r.bot_roles) as string[]) };
+  }
+
   /** Generation state only: the kube path's cache refill. */
   async state(id: string): Promise<(GenerationState & { renewable: boolean }) | undefined> {
     const r = await this.db.get<Pick<Row, 'generation' | 'pending_generation' | 'pending_key_fp' | 'renewable'>>(

@@ -66,7 +66,7 @@ const heartbeatBody = z
   })
   .strict();
 
-const peerCert = (req: FastifyRequest): Buffer | undefined => (req.raw.socket as TLSSocket).getPeerCertificate?.(false)?.raw;
+const peerCert = (req: FastifyRequest): Buffer | undefined => (req.raw.socket as TLSSocket).getPeerX509Certificate?.()?.raw;
 
 /** POST /v1/bots/join, /v1/bots/renew (mTLS), /v1/bots/heartbeat (mTLS). */
 export function botRoutes(ctx: GateContext): FastifyPluginAsync {

@@ -249,8 +249,10 @@ export class BotService {
       const keyFp = publicKeyFingerprint(input.publicKey);
       const presented = id.generation ?? 0;
       for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-        const inst = await this.requireInstance(instanceId);
-        const bot = await this.bots.get(inst.bot);
+        const found = await this.instances.getWithBotRoles(instanceId);
+        if (!found) throw unknownInstance(instanceId);
+        const { instance: inst, botRoles } = found;
+        const bot = botRoles && { name: inst.bot, roles: botRoles };
         if (!bot) throw new TapgateError('unknown_bot', `bot "${inst.bot}" was removed; ask an administrator to add it again and issue a token`, { status: 403, auditReason: 'renewal for a removed bot' });
         const decision = decideRenewal(inst, presented, keyFp);
         const now = this.d.clock.now();
@@ -418,12 +420,6 @@ export class BotService {
       });
     }
     return cert;
-  }
-
-  private async requireInstance(id: string): Promise<BotInstance> {
-    const inst = await this.instances.get(id);
-    if (!inst) throw unknownInstance(id);
-    return inst;
   }
 
   private assertUnlocked(id: Identity): void {

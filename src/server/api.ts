@@ -17,7 +17,7 @@ export type GateApp = FastifyInstance<Server, IncomingMessage, ServerResponse, F
 
 /**
  * The gate's HTTPS API and pages on one port. The TLS handshake asks for a client certificate
- * (signed by the user CA) without requiring one: API calls that need an identity check it per
+ * (user or bot CA) without requiring one: API calls that need an identity check it per
  * route (client-identity.ts); the browser pages need none.
  */
 export function buildApi(ctx: GateContext, svc: GateServices): GateApp {
@@ -25,7 +25,8 @@ export function buildApi(ctx: GateContext, svc: GateServices): GateApp {
     https: {
       key: ctx.tls.keyPem,
       cert: ctx.tls.certPem,
-      ca: [ctx.cas.user.certPem],
+      // Named in the CertificateRequest; which CA must have signed a certificate is each route's call.
+      ca: [ctx.cas.user.certPem, ctx.cas.bot.certPem],
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',

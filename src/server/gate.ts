@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { ensureDefaultRole } from '../auth/default-role';
 import { RoleRepo } from '../auth/roles';
@@ -13,6 +12,7 @@ import { openDb } from '../store/open';
 import { buildApi, type GateApp } from './api';
 import { gateAssets } from './assets';
 import type { GateContext } from './context';
+import { startKubeListener } from './kube/listener';
 import { MeteredAuditLog } from './metered-audit';
 import { createMetrics } from './metrics';
 import { createServices, type GateServices } from './services';
@@ -22,8 +22,8 @@ export interface Gate {
   services: GateServices;
   /** where the API and pages listen, e.g. https://localhost:3025 (the real port when 0 was asked) */
   apiUrl: string;
-  /** the kube access listener, once src/server/kube/listener.ts exists */
-  kubeUrl?: string;
+  /** the kube access listener, e.g. https://127.0.0.1:3026 */
+  kubeUrl: string;
   close(): Promise<void>;
 }
 
@@ -37,11 +37,9 @@ export interface StartGateOptions {
 /** The self-signed host certificate lives this long; it is issued again at every start. */
 const HOST_CERT_TTL_MS = 90 * 24 * 3_600_000;
 
-type KubeListenerModule = { startKubeListener(ctx: GateContext): Promise<{ url: string; close(): Promise<void> }> };
-
 /**
  * Starts the gate: store (with migrations), CAs, TLS identity, locks, the HTTPS API with the
- * enrolment, login and tap pages, and the kube listener when it is built in.
+ * enrolment, login and tap pages, and the kube listener.
  */
 export async function startGate(input: GateConfig, opts: StartGateOptions = {}): Promise<Gate> {
   const config: GateConfig = structuredClone(input);
@@ -75,15 +73,10 @@ export async function startGate(input: GateConfig, opts: StartGateOptions = {}):
     cleanup.push(() => app.close());
     const apiUrl = await listen(app, config, opts.apiPort);
 
-    let kubeUrl: string | undefined;
-    const kubeModule = new URL('./kube/listener.ts', import.meta.url);
-    if (existsSync(fileURLToPath(kubeModule))) {
-      const { startKubeListener } = (await import(kubeModule.href)) as KubeListenerModule;
-      const kube = await startKubeListener(ctx);
-      cleanup.push(() => kube.close());
-      kubeUrl = kube.url;
-      config.listen.kube = config.listen.kube.replace(/:\d+$/, `:${new URL(kube.url).port}`); // the bound port (0 asks for any), for URLs handed to bots
-    }
+    const kube = await startKubeListener(ctx);
+    cleanup.push(() => kube.close());
+    const kubeUrl = kube.url;
+    config.listen.kube = config.listen.kube.replace(/:\d+$/, `:${new URL(kube.url).port}`); // the bound port (0 asks for any), for URLs handed to bots
     log.info({ apiUrl, kubeUrl, publicUrl: config.public_url }, 'gate started');
 
     let closing: Promise<void> | undefined;

@@ -47,6 +47,7 @@ export function page(opts: { title: string; script?: string; data?: Record<strin
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(opts.title)} · Tapgate</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/gate.css">
 ${opts.script ? `<script type="module" src="/assets/${escapeHtml(opts.script)}.js"></script>` : ''}
 </head>

@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TapgateError } from '../core/errors';
-import type { TrayPush } from './agent-source';
+import { openBrowser } from '../client/tap-prompt';
+import type { AgentSource, TrayPush } from './agent-source';
 import type { InvokeApi } from './ipc-channels';
-import { invokeByName } from './invoke-api';
+import { createInvokeApi, invokeByName } from './invoke-api';
 import { wrapResult } from './ipc-result';
 
 /**
@@ -205,4 +206,15 @@ function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The status page for an agent (in-process or over its control socket): `tapgate open` without a tray, `tapgate agent --status-page`. */
+export function startStatusPage(agent: AgentSource, opts: { root?: string; port?: number; openExternal?: (url: string) => Promise<boolean> } = {}): Promise<StatusServer> {
+  let gate: string | undefined;
+  const subscribe = (l: (p: TrayPush) => void) =>
+    agent.subscribe((p) => {
+      if (p.event === 'status' && p.data.server) gate = new URL(p.data.server).origin;
+      l(p);
+    });
+  return startStatusServer({ api: createInvokeApi({ agent, openExternal: opts.openExternal ?? openBrowser }), subscribe, root: opts.root, port: opts.port, gateOrigin: () => gate });
 }

@@ -68,6 +68,14 @@ function waitForOutput(child: ChildProcess, pred: (out: string) => boolean, time
   });
 }
 
+async function until(pred: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function createPod(k: (a: string[], o?: { stdin?: string }) => Promise<{ code: number; stdout: string; stderr: string }>, name: string) {
   const manifest = JSON.stringify({
     apiVersion: 'v1',
@@ -206,8 +214,10 @@ test('exec: stdin, env, exit codes', async (t) => {
 
   const r3 = await k(['exec', 'box', '--', 'sh', '-c', 'exit 3']);
   assert.equal(r3.code, 3, r3.stderr);
-  const r0 = await k(['exec', 'box', '--', 'sh', '-c', 'echo out; echo err >&2; exit 0'.replace('>&2', '2>/dev/null')]);
+  const r0 = await k(['exec', 'box', '--', 'sh', '-c', 'echo out; echo err >&2; exit 0']);
   assert.equal(r0.code, 0, r0.stderr);
+  assert.equal(r0.stdout, 'out\n');
+  assert.equal(r0.stderr, 'err\n');
 
   const bad = await k(['exec', 'box', '--', 'no-such-binary']);
   assert.notEqual(bad.code, 0);
@@ -299,49 +309,35 @@ test('HTTP/2, HTTP/1.1 keep-alive, raw upgrade echo and 401 Status', async (t) =
   assert.equal(unauth.status, 401);
   assert.deepEqual(JSON.parse(unauth.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
 
-  // raw SPDY-style upgrade echoes bytes back
-  const echoed = await new Promise<string>((resolve, reject) => {
-    const sock = tls.connect({ host: '127.0.0.1', port: server.port, ca, cert: server.clientCertPem, key: server.clientKeyPem, ALPNProtocols: ['http/1.1'] }, () => {
-      sock.write('POST /api/v1/namespaces/default/pods/x/portforward HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nContent-Length: 0\r\n\r\n');
+  // raw SPDY-style upgrades: 404 Status for a missing pod, 101 + byte echo otherwise
+  const rawUpgrade = (p: string) =>
+    new Promise<string>((resolve, reject) => {
+      const sock = tls.connect({ host: '127.0.0.1', port: server.port, ca, cert: server.clientCertPem, key: server.clientKeyPem, ALPNProtocols: ['http/1.1'] }, () => {
+        sock.write(`POST ${p} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n`);
+      });
+      let buf = '';
+      let sent = false;
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => {
+        buf += d;
+        if (!sent && buf.startsWith('HTTP/1.1 101') && buf.includes('\r\n\r\n')) {
+          sent = true;
+          sock.write('ping-bytes');
+        }
+        if (buf.endsWith('\r\n\r\nping-bytes')) sock.destroy();
+      });
+      sock.on('close', () => resolve(buf));
+      sock.on('error', reject);
     });
-    let buf = '';
-    let sent = false;
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      if (!sent && buf.includes('\r\n\r\n')) {
-        sent = true;
-        sock.write('ping-bytes');
-      }
-      if (buf.includes('ping-bytes')) {
-        sock.destroy();
-        resolve(buf);
-      }
-    });
-    sock.on('error', reject);
-  });
-  // the pod does not exist → a proper 404 rather than an upgrade
-  assert.match(echoed.split('\r\n')[0]!, /^HTTP\/1\.1 (101|404)/);
-  const viaEcho = await new Promise<string>((resolve, reject) => {
-    const sock = tls.connect({ host: '127.0.0.1', port: server.port, ca, cert: server.clientCertPem, key: server.clientKeyPem, ALPNProtocols: ['http/1.1'] }, () => {
-      sock.write('GET /echo-upgrade HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
-    });
-    let buf = '';
-    let sent = false;
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      if (!sent && buf.includes('\r\n\r\n')) {
-        sent = true;
-        sock.write('ping-bytes');
-      }
-      if (buf.endsWith('ping-bytes')) {
-        sock.destroy();
-        resolve(buf);
-      }
-    });
-    sock.on('error', reject);
-  });
-  assert.match(viaEcho, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
-  assert.ok(viaEcho.endsWith('\r\n\r\nping-bytes'));
+  const missing = await rawUpgrade('/api/v1/namespaces/default/pods/nope/portforward');
+  assert.match(missing, /^HTTP\/1\.1 404 /);
+  assert.equal(JSON.parse(missing.slice(missing.indexOf('\r\n\r\n') + 4)).reason, 'NotFound');
+  for (const p of ['/echo-upgrade', '/api/v1/namespaces/default/pods/echo/portforward']) {
+    if (p.includes('/pods/')) server.putObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'echo', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'x' }] } });
+    const viaEcho = await rawUpgrade(p);
+    assert.match(viaEcho, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.match(viaEcho, /\r\nUpgrade: SPDY\/3\.1\r\n/);
+    assert.ok(viaEcho.endsWith('\r\n\r\nping-bytes'));
+  }
+  await until(() => server.openStreams() === 0);
 });

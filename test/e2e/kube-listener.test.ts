@@ -71,6 +71,7 @@ async function setup(): Promise<Fixture> {
   await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'dev' }, spec: { kubernetes_users: ['alice-k8s'], kubernetes_groups: ['developers'], kube_clusters: ['dev', 'tok'] } }));
   await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'strict' }, spec: { kubernetes_groups: ['auditors'], kube_clusters: ['dev'], disconnect_expired_cert: true } }));
   await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'prod-only' }, spec: { kube_clusters: ['prod'] } }));
+  await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'deploy' }, spec: { kubernetes_groups: ['deployers'], kube_clusters: ['dev'] } }));
   const cas = {
     user: await CertificateAuthority.loadOrCreate(db, 'user'),
     bot: await CertificateAuthority.loadOrCreate(db, 'bot'),
@@ -326,6 +327,26 @@ describe('kubectl through the gate kube listener', () => {
   });
 });
 
+describe('bots and metrics', () => {
+  test('a bot certificate from the bot CA reaches its cluster as bot-<name>', async () => {
+    const keys = await generateKeyPair();
+    const identity: Identity = { usage: 'bot', kind: 'bot', name: 'ci', roles: ['deploy'], kubeUsers: [], kubeGroups: [], clusters: ['dev'], botInstance: 'inst-1', generation: 1, joinToken: 'join-1' };
+    const c = await fx.ctx.cas.bot.issue({ publicKeyPem: keys.publicKeyPem, identity, ttlMs: 60 * 60_000 });
+    const r = await h1Request({ certPem: c.certPem, keyPem: keys.privateKeyPem }, 'GET', '/k/dev/api/v1/namespaces/default/configmaps');
+    assert.equal(r.status, 200, r.body);
+    const imp = fx.fake.lastImpersonation((x) => x.path === '/api/v1/namespaces/default/configmaps');
+    assert.equal(imp?.user, 'bot-ci');
+    assert.deepEqual([...imp!.groups].sort(), ['deployers', 'system:authenticated']);
+  });
+
+  test('requests and refusals are counted by cluster and status', async () => {
+    const text = await fx.ctx.metrics.registry.getSingleMetricAsString('tapgate_kube_requests_total');
+    assert.match(text, /tapgate_kube_requests_total\{cluster="dev",code="200"\} \d+/);
+    assert.match(text, /code="403"/);
+    assert.match(await fx.ctx.metrics.registry.getSingleMetricAsString('tapgate_kube_active_streams'), /tapgate_kube_active_streams/);
+  });
+});
+
 describe('headers the client must not control', () => {
   test('an Authorization header is replaced by the gate\'s own credentials (HTTP/1.1 and HTTP/2)', async () => {
     // cluster "tok" authenticates the gate with a bearer token; the client tries another token
@@ -461,27 +482,81 @@ describe('streams and expiry', () => {
     try {
       const took = await endsWithin(w.ended, 5_000);
       t.diagnostic(`watch cut ${took} ms after the clock passed the certificate's expiry`);
+      const last = JSON.parse(w.lines.at(-1)!);
+      assert.equal(last.type, 'ERROR');
+      assert.equal(last.object.reason, 'MFARequired');
+      assert.match(last.object.message, /MFA certificate expired/);
       assert.equal(fx.kube.streams.list({ actor: 'user:hank' }).length, 0);
     } finally {
       fx.clock.offset = 0;
     }
   });
 
-  test('a lock created mid-stream cuts the watch (and a logs -f) promptly', async (t) => {
+  test('a lock created mid-stream cuts a watch, kubectl get -w and kubectl logs -f promptly', async (t) => {
     const creds = await issue(fx, { name: 'ivan', roles: ['dev'], clusters: ['dev'] });
     const w = openWatch(creds);
     assert.equal(await w.headersSeen, 200);
     fx.fake.putObject(configMap('before-lock'));
     await w.waitFor((l) => l.includes('before-lock'));
+    const kc = { kubeconfig: creds.kubeconfig };
+    await runKubectl(['run', 'lock-logger', '--image=busybox', '--restart=Never'], kc);
+    await runKubectl(['wait', '--for=condition=Ready', 'pod/lock-logger', '--timeout=10s'], kc);
+    const getW = await spawnKubectl(['get', 'configmaps', '-w'], kc);
+    const logsF = await spawnKubectl(['logs', '-f', 'lock-logger'], kc);
+    const outputs = new Map<typeof getW, string>([[getW, ''], [logsF, '']]);
+    for (const c of [getW, logsF]) {
+      c.stdout!.on('data', (d: Buffer) => outputs.set(c, outputs.get(c)! + d.toString()));
+      c.stderr!.on('data', (d: Buffer) => outputs.set(c, outputs.get(c)! + d.toString()));
+    }
+    const exited = (c: typeof getW) => new Promise<number | null>((resolve) => c.once('close', (code) => resolve(code)));
+    const [getExit, logsExit] = [exited(getW), exited(logsF)];
+    fx.fake.emitLog('default', 'lock-logger', 'before the lock');
+    for (let i = 0; i < 250 && !(outputs.get(getW)!.includes('before-lock') && outputs.get(logsF)!.includes('before the lock')); i++) await sleep(20);
+    assert.equal(fx.kube.streams.list({ actor: 'user:ivan' }).length, 3);
+
     const started = Date.now();
     const lock = await fx.ctx.locks.create({ targetKind: 'user', target: 'ivan', message: 'incident 42', createdBy: 'admin' });
     try {
-      await endsWithin(w.ended, 5_000);
-      t.diagnostic(`watch ended ${Date.now() - started} ms after the lock was created`);
+      await endsWithin(Promise.all([w.ended, getExit, logsExit]), 5_000);
+      t.diagnostic(`watch, get -w and logs -f all ended ${Date.now() - started} ms after the lock was created`);
+      t.diagnostic(`kubectl get -w exited ${await getExit}: ${outputs.get(getW)!.trim().split('\n').pop()}`);
+      t.diagnostic(`kubectl logs -f exited ${await logsExit}: ${outputs.get(logsF)!.trim().split('\n').pop()}`);
+      // a JSON watch ends with an ERROR event naming the lock, which kubectl prints
+      assert.match(outputs.get(getW)!, /Tapgate ended this watch: locked \(user ivan\): incident 42/);
+      const last = JSON.parse(w.lines.at(-1)!);
+      assert.equal(last.type, 'ERROR');
+      assert.equal(last.object.code, 403);
+      assert.equal(fx.kube.streams.list({ actor: 'user:ivan' }).length, 0);
       const r = await h1Request(creds, 'GET', '/k/dev/api/v1/namespaces');
       assert.equal(r.status, 403);
       assert.match(JSON.parse(r.body).message, /incident 42/);
     } finally {
+      getW.kill();
+      logsF.kill();
+      await fx.ctx.locks.remove(lock.id, 'admin');
+    }
+  });
+
+  test('a lock cuts a running kubectl exec and the session end is audited with the reason', async (t) => {
+    const creds = await issue(fx, { name: 'judy', roles: ['dev'], clusters: ['dev'] });
+    const kc = { kubeconfig: creds.kubeconfig };
+    await runKubectl(['run', 'sleeper', '--image=busybox', '--restart=Never'], kc);
+    await runKubectl(['wait', '--for=condition=Ready', 'pod/sleeper', '--timeout=10s'], kc);
+    const exec = await spawnKubectl(['exec', 'sleeper', '--', 'sleep', '60'], kc);
+    let stderr = '';
+    exec.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => exec.once('close', (code) => resolve(code)));
+    for (let i = 0; i < 250 && !fx.kube.streams.list({ actor: 'user:judy' }).some((x) => x.kind === 'exec'); i++) await sleep(20);
+    const lock = await fx.ctx.locks.create({ targetKind: 'mfa_device', target: 'key-of-judy', message: 'key reported lost', createdBy: 'admin' });
+    try {
+      await endsWithin(exited, 5_000);
+      t.diagnostic(`kubectl exec exited ${await exited}: ${stderr.trim()}`);
+      assert.notEqual(await exited, 0);
+      const end = (await auditOf('kube.session.end')).find((a) => a.actor === 'user:judy');
+      assert.equal(end?.reason, 'locked');
+      assert.match(String(end?.data.detail), /key reported lost/);
+    } finally {
+      exec.kill();
       await fx.ctx.locks.remove(lock.id, 'admin');
     }
   });

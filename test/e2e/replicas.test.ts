@@ -78,7 +78,7 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     assert.deepEqual(await db.get('SELECT COUNT(*) AS n FROM bot_instances WHERE token_name = $1', [token.name]), { n: 1 });
   });
 
-  test('renewals racing on one instance across replicas never issue a generation twice', async () => {
+  test('renewals racing on one instance across replicas never issue a generation twice', async (t) => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
     const key = newBotKey();
     const joined = await joinVia(a, text, key);
@@ -92,6 +92,7 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
       assert.deepEqual([...new Set(ok.map((c) => c.generation))], [expected], 'every answer is the one pending generation');
       assert.equal(new Set(ok.map((c) => c.certPem)).size, 1, 'retries get the same pending certificate');
       for (const x of answers.filter((y) => y.status !== 200)) assert.notEqual(x.body.code, 'generation_theft', 'a race is not theft');
+      t.diagnostic(`generation ${expected}: ${ok.length} of 20 answered, others: ${JSON.stringify(answers.filter((y) => y.status !== 200).map((y) => y.body.code))}`);
       creds = ok[0]!;
     }
     const issued = (await auditRows('bot.renew'))
@@ -101,7 +102,7 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     assert.equal(await db.get("SELECT id FROM locks WHERE target_kind = 'bot_instance' AND target = $1", [creds.instanceId]), undefined);
   });
 
-  test('a lock made through replica A ends a watch held on replica B within a second', async () => {
+  test('a lock made through replica A ends a watch held on replica B within a second', async (t) => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
     const key = newBotKey();
     const joined = await joinVia(a, text, key);
@@ -123,10 +124,11 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     const t0 = Date.now();
     await a.lock({ targetKind: 'bot_instance', target: creds.instanceId, message: 'replica test' });
     const took = (await Promise.race([ended, sleep(3_000).then(() => Infinity)])) - t0;
+    t.diagnostic(`the stream on B ended ${took} ms after the lock on A`);
     assert.ok(took < 1_000, `the stream on B ended ${took} ms after the lock on A`);
   });
 
-  test('a replica killed with SIGKILL mid-traffic: the other keeps serving and no acknowledged audit record is lost', async () => {
+  test('a replica killed with SIGKILL mid-traffic: the other keeps serving and no acknowledged audit record is lost', async (t) => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 10_000, ttlMs: 3_600_000, renewable: true });
     const key = newBotKey();
     const acked: { instanceId: string; via: 'a' | 'b'; at: number }[] = [];
@@ -154,12 +156,13 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     assert.deepEqual(failedOnA, [], 'replica A answered every request');
     assert.ok(acked.some((x) => x.via === 'a' && x.at > killedAt + 200), 'A kept serving after B died');
     assert.ok(acked.some((x) => x.via === 'b'), 'B served before it died');
+    t.diagnostic(`acknowledged joins: ${acked.filter((x) => x.via === 'b').length} via B before it died, ${acked.filter((x) => x.via === 'a').length} via A`);
     const audited = new Set((await auditRows('bot.join')).filter((r) => r.outcome === 'ok').map((r) => r.data.instance));
     const missing = acked.filter((x) => !audited.has(x.instanceId));
     assert.deepEqual(missing, [], `every acknowledged join is in the audit log (${acked.length} acknowledged)`);
   });
 
-  test('restarting both replicas keeps every user, key, token, instance and lock', async () => {
+  test('restarting both replicas keeps every user, key, token, instance and lock', async (t) => {
     // State made before the restart.
     const users = new UserRepo(db);
     await users.add('alice', ['access'], Date.now());
@@ -174,8 +177,12 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     await a.lock({ targetKind: 'bot_instance', target: locked.instanceId, message: 'kept across restarts' });
     const caBefore = await caOf(a);
 
+    let t0 = Date.now();
     await Promise.all([a.stop('SIGTERM'), b.stop('SIGKILL')]);
+    t.diagnostic(`stopped in ${Date.now() - t0} ms`);
+    t0 = Date.now();
     [a, b] = await Promise.all([Replica.start(config), Replica.start(config)]);
+    t.diagnostic(`restarted in ${Date.now() - t0} ms`);
 
     assert.deepEqual(await caOf(b), caBefore, 'same CAs');
     assert.deepEqual((await users.get('alice'))?.roles, ['access']);

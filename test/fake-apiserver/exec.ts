@@ -152,7 +152,7 @@ function tokenize(s: string, env: Record<string, string>, lastCode: () => number
     } else if (c === '#' && cur === null) {
       while (i < s.length && s[i] !== '\n') i++;
     } else {
-      const op = /^(&&|\|\||2>&1|2>>|2>|>>|>|<|;|\|)/.exec(s.slice(i));
+      const op = /^(&&|\|\||2>&1|1>&2|>&2|2>>|2>|>>|>|<|;|\|)/.exec(s.slice(i));
       if (op) {
         push();
         toks.push({ t: 'op', v: op[1]! });
@@ -172,6 +172,7 @@ interface Stage {
   stdoutFile?: { path: string; append: boolean };
   stderrFile?: { path: string; append: boolean } | 'stdout';
   stdinFile?: string;
+  stdoutToStderr?: boolean;
 }
 
 /** Run a shell script (sh -c). Returns the exit code. */
@@ -204,6 +205,10 @@ export async function runScript(script: string, ctx: ExecCtx): Promise<number> {
         break;
       case '2>&1':
         stage.stderrFile = 'stdout';
+        break;
+      case '>&2':
+      case '1>&2':
+        stage.stdoutToStderr = true;
         break;
       case '<':
         stage.stdinFile = (toks[++i] as Tok | undefined)?.v;
@@ -267,6 +272,7 @@ async function runPipeline(stages: Stage[], ctx: ExecCtx): Promise<number> {
     const toErrFile: Buffer[] = [];
     let out: ExecCtx['out'] = isLast ? ctx.out : (b) => captured.push(Buffer.from(b));
     if (st.stdoutFile) out = (b) => toFile.push(Buffer.from(b));
+    else if (st.stdoutToStderr) out = ctx.err;
     let err: ExecCtx['err'] = ctx.err;
     if (st.stderrFile === 'stdout') err = out;
     else if (st.stderrFile) err = st.stderrFile.path === '/dev/null' ? () => {} : (b) => toErrFile.push(Buffer.from(b));

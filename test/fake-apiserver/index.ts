@@ -37,6 +37,8 @@ import { Store, rkeyOf, parseFieldSelector, parseLabelSelector, SelectorError, t
 import { clone, jsonPatch, mergePatch, strategicMergePatch } from './patch';
 import { toTable, type IncludeObject } from './table';
 import { decodeK8sProtobuf, dumpProto } from './proto';
+import { PassThrough } from 'node:stream';
+import { SpdyPortForwardSession } from './spdy';
 import { CHANNEL_PROTOCOLS, PodFs, runChannelSession, type ChannelSessionInfo } from './exec';
 
 export type { ChannelSessionInfo } from './exec';
@@ -121,8 +123,23 @@ export interface FakeApiServerOptions {
   authorize?: (attrs: AuthzAttributes) => boolean;
   /** May `user` impersonate? Default: yes. */
   canImpersonate?: (user: UserInfo, target: Impersonation) => boolean;
+  /**
+   * Target of `kubectl port-forward` connections: return a connected Duplex (e.g. net.connect)
+   * or null to refuse. Default: every pod port is an echo server.
+   */
+  portForward?: (target: { namespace: string; pod: string; port: number }) => Duplex | null;
   /** gitVersion reported by /version. Default v1.35.0. */
   gitVersion?: string;
+}
+
+export interface PortForwardInfo {
+  namespace: string;
+  pod: string;
+  /** 'spdy' (raw HTTP upgrade), 'spdy-over-websocket' (kubectl >= 1.31 default), 'websocket' (v4.channel.k8s.io) */
+  transport: 'spdy' | 'spdy-over-websocket' | 'websocket';
+  /** one entry per forwarded connection */
+  forwarded: { port: number; requestId: string; bytes: number }[];
+  closed: boolean;
 }
 
 export interface KubeconfigOptions {
@@ -152,6 +169,8 @@ export interface FakeApiServer {
   readonly requests: RecordedRequest[];
   /** exec/attach sessions (live objects; fields update as the session runs). */
   readonly execSessions: ChannelSessionInfo[];
+  /** port-forward sessions (live objects). */
+  readonly portForwards: PortForwardInfo[];
   /** Impersonation of the most recent request matching `filter` (default: any); null if it carried none. */
   lastImpersonation(filter?: (r: RecordedRequest) => boolean): Impersonation | null;
   clearRequests(): void;
@@ -303,6 +322,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   const store = new Store();
   const requests: RecordedRequest[] = [];
   const execSessions: ChannelSessionInfo[] = [];
+  const portForwards: PortForwardInfo[] = [];
   let seq = 0;
   let streams = 0;
   const logs = new Map<string, LogState>(); // ns/pod
@@ -1383,14 +1403,19 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
       if (!pod) throw notFound(PODS, rt.name);
 
       if (upgradeHdr !== 'websocket') {
-        if (rt.sub === 'portforward' && upgradeHdr.startsWith('spdy/')) return rawEcho(req, socket, head, rec);
+        if (rt.sub === 'portforward' && upgradeHdr.startsWith('spdy/')) {
+          const versions = req.headers['x-stream-protocol-version'];
+          const vlist = (Array.isArray(versions) ? versions : [versions ?? '']).flatMap((v) => v.split(',')).map((v) => v.trim());
+          if (vlist.includes('portforward.k8s.io')) return spdyPortForward(req, socket, head, rec, rt.ns, rt.name);
+          return rawEcho(req, socket, head, rec);
+        }
         throw new ApiError(400, 'BadRequest', `unable to upgrade connection: the fake apiserver supports only WebSocket upgrades for ${rt.sub} (got Upgrade: ${req.headers.upgrade ?? ''})`);
       }
       if (pod.status?.phase !== 'Running') {
         throw new ApiError(400, 'BadRequest', `unable to upgrade connection: container not found ("${pod.spec?.containers?.[0]?.name ?? ''}")`);
       }
       const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-      const allowed = rt.sub === 'portforward' ? ['v4.channel.k8s.io', 'channel.k8s.io'] : CHANNEL_PROTOCOLS;
+      const allowed = rt.sub === 'portforward' ? ['SPDY/3.1+portforward.k8s.io', 'v4.channel.k8s.io', 'channel.k8s.io'] : CHANNEL_PROTOCOLS;
       (req as IncomingMessage & { _allowedProtocols?: string[] })._allowedProtocols = allowed;
       const chosen = offered.find((o) => allowed.includes(o));
       if (offered.length && !chosen) {
@@ -1412,7 +1437,10 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
       wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         rec.status = 101;
         const protocol = ws.protocol || 'channel.k8s.io';
-        if (rt.sub === 'portforward') return portForwardWs(ws, params);
+        if (rt.sub === 'portforward') {
+          if (ws.protocol === 'SPDY/3.1+portforward.k8s.io') return spdyOverWs(ws, rt.ns, rt.name);
+          return portForwardWs(ws, params, rt.ns, rt.name);
+        }
         const container = containers.find((c) => c.name === cname)!;
         const info: ChannelSessionInfo = {
           kind: rt.sub as 'exec' | 'attach', namespace: rt.ns, pod: rt.name, container: cname!, command, protocol,
@@ -1488,16 +1516,84 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     socket.on('close', done);
   }
 
-  /** Legacy WebSocket port-forward (v4.channel.k8s.io): each port is an echo server. */
-  function portForwardWs(ws: WebSocket, params: URLSearchParams): void {
+  function connectPort(namespace: string, pod: string, port: number): Duplex | null {
+    if (opts.portForward) return opts.portForward({ namespace, pod, port });
+    return new PassThrough(); // echo
+  }
+
+  function trackStream(info: PortForwardInfo, close: () => void): () => void {
+    streams++;
+    let counted = true;
+    streamClosers.add(close);
+    return () => {
+      if (!counted) return;
+      counted = false;
+      info.closed = true;
+      streams--;
+      streamClosers.delete(close);
+    };
+  }
+
+  function spdyPortForward(req: IncomingMessage, socket: Duplex, head: Buffer, rec: RecordedRequest, ns: string, pod: string): void {
+    rec.status = 101;
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n');
+    const info: PortForwardInfo = { namespace: ns, pod, transport: 'spdy', forwarded: [], closed: false };
+    portForwards.push(info);
+    const session: SpdyPortForwardSession = new SpdyPortForwardSession(
+      { write: (b) => socket.write(b), close: () => socket.destroy() },
+      (port) => connectPort(ns, pod, port),
+      () => done(),
+    );
+    info.forwarded = session.forwarded;
+    const done = trackStream(info, () => session.close());
+    socket.on('data', (d: Buffer) => session.push(d));
+    socket.on('close', () => session.close());
+    if (head?.length) session.push(head);
+  }
+
+  function spdyOverWs(ws: WebSocket, ns: string, pod: string): void {
+    const info: PortForwardInfo = { namespace: ns, pod, transport: 'spdy-over-websocket', forwarded: [], closed: false };
+    portForwards.push(info);
+    const session: SpdyPortForwardSession = new SpdyPortForwardSession(
+      { write: (b) => ws.readyState === ws.OPEN && ws.send(b, { binary: true }), close: () => ws.terminate() },
+      (port) => connectPort(ns, pod, port),
+      () => done(),
+    );
+    info.forwarded = session.forwarded;
+    const done = trackStream(info, () => session.close());
+    ws.on('message', (raw: Buffer, isBinary: boolean) => {
+      if (isBinary) session.push(Buffer.isBuffer(raw) ? raw : Buffer.from(raw));
+    });
+    ws.on('close', () => session.close());
+    ws.on('error', () => session.close());
+  }
+
+  /** Legacy WebSocket port-forward (v4.channel.k8s.io): each port is an echo server (or portForward target). */
+  function portForwardWs(ws: WebSocket, params: URLSearchParams, ns: string, pod: string): void {
     const ports = params.getAll('ports').flatMap((s) => s.split(',')).map((s) => Number(s.trim())).filter((n) => n > 0);
+    const info: PortForwardInfo = { namespace: ns, pod, transport: 'websocket', forwarded: [], closed: false };
+    portForwards.push(info);
+    const targets = ports.map((port, i) => {
+      const t = connectPort(ns, pod, port);
+      const fw = { port, requestId: String(i), bytes: 0 };
+      info.forwarded.push(fw);
+      t?.on('data', (d: Buffer) => {
+        fw.bytes += d.length;
+        if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([i * 2]), d]), { binary: true });
+      });
+      t?.on('error', () => {});
+      return t;
+    });
+    info.closed = false;
     streams++;
     let counted = true;
     const done = () => {
       if (!counted) return;
       counted = false;
+      info.closed = true;
       streams--;
       streamClosers.delete(close);
+      for (const t of targets) t?.destroy();
     };
     const close = () => {
       ws.terminate();
@@ -1512,7 +1608,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     ws.on('message', (raw: Buffer, isBinary: boolean) => {
       if (!isBinary || !raw.length) return;
       const ch = raw[0]!;
-      if (ch % 2 === 0 && ch / 2 < ports.length) ws.send(raw, { binary: true });
+      if (ch % 2 === 0 && ch / 2 < ports.length) targets[ch / 2]?.write(raw.subarray(1));
     });
     ws.on('close', done);
     ws.on('error', done);
@@ -1585,6 +1681,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     token,
     requests,
     execSessions,
+    portForwards,
     lastImpersonation(filter) {
       for (let i = requests.length - 1; i >= 0; i--) {
         const r = requests[i]!;

@@ -91,6 +91,10 @@ describe('gate in Chromium (system clock)', () => {
 
   it('enrols a key, logs in without a password and issues an MFA certificate after a tap', async () => {
     const { page } = await person(browser);
+    // The pages run under a strict CSP; a violation or script error would show up here.
+    const problems: string[] = [];
+    page.on('console', (msg) => msg.type() === 'error' && problems.push(msg.text()));
+    page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(await tg.enrolLink('alice', ['access']));
     await page.screenshot({ path: `${SCREENSHOTS}enrol.png` });
     await page.click('#register');
@@ -129,6 +133,7 @@ describe('gate in Chromium (system clock)', () => {
     assert.equal(v.identity.loginExpires, state.profile.loginExpires);
     assert.equal(v.notAfter, Math.floor((v.identity.mfaVerifiedAt! + 10 * 60_000) / 1000) * 1000);
     assert.equal((await tg.audit({ event: 'mfa.tap', outcome: 'ok' })).length, 1);
+    assert.deepEqual(problems, []);
   });
 
   it('caps the MFA certificate at the strictest role interval, visibly in the certificate', async () => {

@@ -1,105 +1,101 @@
 import type { Command } from 'commander';
-import { openBotAdmin, type BotAdmin } from '../../bots/admin';
-import { botsTable, instanceDetails, instancesTable } from '../../bots/format';
+import { BotAdmin } from '../../bots/admin';
+import { botsTable, instanceDetails, instancesTable, type Table } from '../../bots/format';
 import type { BotInstance } from '../../bots/instances';
-import { loadConfig } from '../../config/config';
 import type { Locks } from '../../locks/locks';
 import type { Identity } from '../../pki/identity';
-
-interface ConfigOpt {
-  config?: string;
-}
-
-/** Runs an admin action against the gate's store (run it where the gate runs, like the gate). */
-export async function withBotAdmin<T>(opts: ConfigOpt, fn: (admin: BotAdmin, locks: Locks) => Promise<T>): Promise<T> {
-  const { admin, locks, close } = await openBotAdmin(loadConfig(opts.config));
-  try {
-    return await fn(admin, locks);
-  } finally {
-    await close();
-  }
-}
+import type { AdminContext } from '../../server/admin';
+import { formatTable, outputFormat, print, printDocs, withAdmin, withStoreOptions, type StoreOptions } from './admin';
 
 const roleList = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
-export const instanceIdentity = (i: BotInstance): Identity => ({
-  usage: 'bot',
-  kind: 'bot',
-  name: i.bot,
-  roles: [],
-  kubeUsers: [],
-  kubeGroups: [],
-  clusters: [],
-  botInstance: i.id,
-  joinToken: i.token,
-});
+/** Runs one bot admin action against the gate's store, audited as the admin. */
+export function withBotAdmin<T>(opts: StoreOptions, fn: (admin: BotAdmin, a: AdminContext) => Promise<T>): Promise<T> {
+  return withAdmin(opts, async (a) => {
+    await a.locks.reload();
+    return fn(new BotAdmin({ db: a.db, roles: a.roles, audit: a.audit, clock: a.clock }, a.actor), a);
+  });
+}
 
-const out = (s: string): void => void process.stdout.write(s);
-const json = (v: unknown): void => out(JSON.stringify(v, null, 2) + '\n');
+export const printTable = ([header, rows]: Table, empty: string): void => print(rows.length ? formatTable(header, rows) : empty);
 
+/** What a lock on this instance would match (bot, instance, token). */
+const lockOf = (locks: Locks, i: BotInstance) => {
+  const id: Identity = { usage: 'bot', kind: 'bot', name: i.bot, roles: [], kubeUsers: [], kubeGroups: [], clusters: [], botInstance: i.id, joinToken: i.token };
+  return locks.match(id);
+};
+
+const withoutCert = ({ pendingCert: _, ...i }: BotInstance) => i;
+
+/** `tapgate bots add|update|ls|rm` and `tapgate bots instances ls|show|rm`. */
 export function register(program: Command): void {
-  const bots = program.command('bots').description('bots: machine identities whose instances join with tokens and renew by themselves');
-  const cfg = (c: Command) => c.option('-c, --config <file>', 'gate configuration (default: ./tapgate.yaml)');
+  const bots = program.command('bots').description('bots: machine identities whose instances join with a token and renew by themselves');
 
-  cfg(bots.command('add <name>').description('create a bot').requiredOption('--roles <roles>', 'comma-separated roles its instances get')).action(
-    async (name: string, o: ConfigOpt & { roles: string }) =>
+  withStoreOptions(bots.command('add').description('create a bot').argument('<name>').requiredOption('-r, --roles <roles>', 'comma-separated roles its instances get', roleList)).action(
+    async (name: string, o: StoreOptions & { roles: string[] }) =>
       withBotAdmin(o, async (admin) => {
-        const bot = await admin.addBot(name, roleList(o.roles));
-        out(`bot ${bot.name} created with roles ${bot.roles.join(', ')}; give it a join token with "tapgate tokens add --bot ${bot.name}"\n`);
+        const bot = await admin.addBot(name, o.roles);
+        print(`Bot "${bot.name}" created with roles ${bot.roles.join(', ')}. Give it a join token: tapgate tokens add --bot ${bot.name}`);
       }),
   );
 
-  cfg(bots.command('update <name>').description("change a bot's roles (instances get them at their next renewal)").requiredOption('--roles <roles>', 'comma-separated roles')).action(
-    async (name: string, o: ConfigOpt & { roles: string }) =>
-      withBotAdmin(o, async (admin) => {
-        await admin.setRoles(name, roleList(o.roles));
-        out(`bot ${name} now has roles ${roleList(o.roles).join(', ')}\n`);
-      }),
-  );
-
-  cfg(bots.command('ls').description('list bots').option('--json', 'machine-readable output')).action(async (o: ConfigOpt & { json?: boolean }) =>
+  withStoreOptions(
+    bots.command('update').description("change a bot's roles (each instance gets them at its next renewal)").argument('<name>').requiredOption('-r, --roles <roles>', 'comma-separated roles', roleList),
+  ).action(async (name: string, o: StoreOptions & { roles: string[] }) =>
     withBotAdmin(o, async (admin) => {
+      await admin.setRoles(name, o.roles);
+      print(`Bot "${name}" now has roles ${o.roles.join(', ')}; each instance gets them at its next renewal.`);
+    }),
+  );
+
+  withStoreOptions(bots.command('ls').description('list bots').option('-o, --output <format>', 'text, yaml or json')).action(async (o: StoreOptions & { output?: string }) => {
+    const format = outputFormat(o.output);
+    await withBotAdmin(o, async (admin) => {
       const list = await admin.bots.list();
       const counts = new Map<string, number>();
       for (const i of await admin.instances.list()) counts.set(i.bot, (counts.get(i.bot) ?? 0) + 1);
-      if (o.json) return json(list.map((b) => ({ ...b, instances: counts.get(b.name) ?? 0 })));
-      out(list.length ? botsTable(list, counts) : 'no bots yet; create one with "tapgate bots add <name> --roles <role>"\n');
-    }),
-  );
+      if (format !== 'text') return printDocs(list.map((b) => ({ ...b, instances: counts.get(b.name) ?? 0 })), format);
+      printTable(botsTable(list, counts), 'No bots yet. Add one with: tapgate bots add ci --roles access');
+    });
+  });
 
-  cfg(bots.command('rm <name>').description('remove a bot with its join tokens and instances')).action(async (name: string, o: ConfigOpt) =>
+  withStoreOptions(bots.command('rm').description('remove a bot with its join tokens and instances').argument('<name>')).action(async (name: string, o: StoreOptions) =>
     withBotAdmin(o, async (admin) => {
       const r = await admin.removeBot(name);
-      out(`bot ${name} removed with ${r.instances} instance(s) and ${r.tokens} token(s); their certificates stop working at their next use\n`);
+      print(`Bot "${name}" removed with ${r.instances} instance(s) and ${r.tokens} token(s); its certificates are refused from their next use.`);
     }),
   );
 
-  const inst = bots.command('instances').description('running copies of bots: one per join');
+  const inst = bots.command('instances').description('running copies of bots, one per join');
 
-  cfg(inst.command('ls').description('list bot instances').option('--bot <name>', 'only this bot').option('--json', 'machine-readable output')).action(
-    async (o: ConfigOpt & { bot?: string; json?: boolean }) =>
-      withBotAdmin(o, async (admin, locks) => {
+  withStoreOptions(inst.command('ls').description('list bot instances').option('--bot <name>', 'only this bot').option('-o, --output <format>', 'text, yaml or json')).action(
+    async (o: StoreOptions & { bot?: string; output?: string }) => {
+      const format = outputFormat(o.output);
+      await withBotAdmin(o, async (admin, a) => {
         const list = await admin.instances.list(o.bot);
-        if (o.json) return json(list.map((i) => ({ ...i, pendingCert: undefined, locked: !!locks.match(instanceIdentity(i)) })));
-        out(list.length ? instancesTable(list, (i) => locks.match(instanceIdentity(i)), Date.now()) : 'no bot instances\n');
-      }),
+        if (format !== 'text') return printDocs(list.map((i) => ({ ...withoutCert(i), locked: !!lockOf(a.locks, i) })), format);
+        printTable(instancesTable(list, (i) => lockOf(a.locks, i), a.clock.now()), o.bot ? `Bot "${o.bot}" has no instances.` : 'No bot instances.');
+      });
+    },
   );
 
-  cfg(inst.command('show <id>').description('one instance: generation, pending renewal, authentications, heartbeats').option('--json', 'machine-readable output')).action(
-    async (id: string, o: ConfigOpt & { json?: boolean }) =>
-      withBotAdmin(o, async (admin, locks) => {
-        const i = await admin.instance(id);
-        const lock = locks.match(instanceIdentity(i));
-        if (o.json) return json({ ...i, pendingCert: undefined, lock: lock ?? null });
-        out(instanceDetails(i, lock, Date.now()));
-      }),
-  );
+  withStoreOptions(
+    inst.command('show').description('one instance: generation, pending renewal, authentications, heartbeats').argument('<id>', 'instance id or a unique prefix').option('-o, --output <format>', 'text, yaml or json'),
+  ).action(async (id: string, o: StoreOptions & { output?: string }) => {
+    const format = outputFormat(o.output);
+    await withBotAdmin(o, async (admin, a) => {
+      const i = await admin.instance(id);
+      const lock = lockOf(a.locks, i);
+      if (format !== 'text') return printDocs([{ ...withoutCert(i), lock: lock ?? null }], format);
+      print(instanceDetails(i, lock, a.clock.now()));
+    });
+  });
 
-  cfg(inst.command('rm <id>').description('remove an instance: its certificates stop working, it must join again with a new token')).action(
-    async (id: string, o: ConfigOpt) =>
+  withStoreOptions(inst.command('rm').description('remove an instance: its certificates are refused, it must join again with a new token').argument('<id>', 'instance id or a unique prefix')).action(
+    async (id: string, o: StoreOptions) =>
       withBotAdmin(o, async (admin) => {
         const i = await admin.removeInstance(id);
-        out(`instance ${i.id} of bot ${i.bot} removed\n`);
+        print(`Instance ${i.id} of bot "${i.bot}" removed.`);
       }),
   );
 }

@@ -41,7 +41,7 @@ export function register(program: Command): void {
           if (opts.browser) openBrowser(url);
         },
       });
-      print(`\nLogged in as ${state.profile.user} (roles ${state.profile.roles.join(', ')}) until ${formatTime(state.profile.loginExpires)} (${formatDuration(state.profile.loginExpires - Date.now())}).\nProfile saved in ${tapgateHome()}.`);
+      print(`\nLogged in as ${state.profile.user} (roles ${state.profile.roles.join(', ')}) until ${formatTime(state.profile.loginExpires)} (${formatDuration(Math.round((state.profile.loginExpires - Date.now()) / 60_000) * 60_000)}).\nProfile saved in ${tapgateHome()}.`);
     });
 
   program

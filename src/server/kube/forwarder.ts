@@ -10,9 +10,9 @@ import type { ClientConn } from './client-conn';
 import { upstreamHeaders } from './impersonation';
 import type { KubeMetrics } from './metrics';
 import { podTarget } from './request-path';
-import { statusBody } from './status';
+import { MFA_REQUIRED, statusBody, type KubeStatus } from './status';
 import type { StreamHandle, StreamInfo, StreamRegistry } from './streams';
-import type { UpstreamExchange, UpstreamResponse } from './upstream';
+import type { UpstreamExchange } from './upstream';
 
 const noop = () => undefined;
 
@@ -54,6 +54,17 @@ export function unreachable(cluster: string, err: unknown): TapgateError {
   );
 }
 
+/** The client's side of one exchange, over HTTP/2 or HTTP/1.1. */
+interface ClientSide {
+  readonly out: Writable;
+  gone(): boolean;
+  /** sends the status and headers now (watch and logs -f clients wait for them before the first event) */
+  respond(status: number, headers: IncomingHttpHeaders): void;
+  refuse(e: TapgateError): void;
+  /** ends the response as an error the client notices */
+  abort(): void;
+}
+
 /**
  * Plain requests (including watch and logs -f) from an admitted client to the API server.
  * Headers go out at once, bodies are piped both ways without buffering, nothing times out, and
@@ -66,96 +77,89 @@ export class Forwarder {
 
   /** A request that arrived over HTTP/2 (the local proxy, kubectl talking to the gate directly). */
   h2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, a: Admitted, conn: ClientConn): void {
-    const { metrics, log } = this.deps;
-    const method = headers[':method'] as string;
-    let handle: StreamHandle | undefined;
-    let responded = false;
     stream.on('error', noop);
-    const exchange = a.upstream.send(
-      {
-        method,
-        path: a.upstreamPath,
-        headers: upstreamHeaders(headers, a.ctx.as, a.upstream.creds.authorization()),
-        body: endStream ? null : stream,
+    const side: ClientSide = {
+      out: stream,
+      gone: () => stream.destroyed || stream.closed,
+      respond: (status, h) => {
+        const out = dropConnectionHeaders(h) as OutgoingHttpHeaders;
+        out[':status'] = status;
+        stream.respond(out);
       },
+      refuse: (e) => respondH2(stream, e),
+      abort: () => stream.close(http2.constants.NGHTTP2_CANCEL),
+    };
+    this.forward(a, conn, headers[':method'] as string, headers, endStream ? null : stream, side);
+  }
+
+  /** A request that arrived over HTTP/1.1 (kubectl or a bot pointed at the gate directly). */
+  h1(req: IncomingMessage, res: ServerResponse, a: Admitted, conn: ClientConn): void {
+    req.on('error', noop);
+    res.on('error', noop);
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const side: ClientSide = {
+      out: res,
+      gone: () => res.destroyed,
+      respond: (status, h) => {
+        res.writeHead(status, dropConnectionHeaders(h) as OutgoingHttpHeaders);
+        if (a.stream) res.flushHeaders();
+      },
+      refuse: (e) => respondH1(res, e),
+      abort: () => res.destroy(),
+    };
+    this.forward(a, conn, req.method ?? 'GET', req.headers, hasBody ? req : null, side);
+  }
+
+  private forward(a: Admitted, conn: ClientConn, method: string, headers: IncomingHttpHeaders, body: Readable | null, side: ClientSide): void {
+    const { metrics, log } = this.deps;
+    let handle: StreamHandle | undefined;
+    let relayed: Relay | undefined;
+    let responded = false;
+    const exchange = a.upstream.send(
+      { method, path: a.upstreamPath, headers: upstreamHeaders(headers, a.ctx.as, a.upstream.creds.authorization()), body },
       (err, res) => {
-        if (stream.destroyed || stream.closed) {
+        if (side.gone()) {
           res?.body.destroy();
           return;
         }
         responded = true;
         if (err || !res) {
           log.warn({ err, cluster: a.cluster }, 'kube listener: upstream request failed');
-          respondH2(stream, unreachable(a.cluster, err));
+          side.refuse(unreachable(a.cluster, err));
           metrics.request(a.cluster, 503);
           handle?.end('upstream_error');
           return;
         }
         metrics.request(a.cluster, res.status);
-        const h = dropConnectionHeaders(res.headers) as OutgoingHttpHeaders;
-        h[':status'] = res.status;
-        stream.respond(h);
-        relay(res.body, stream, exchange, (reason) => handle?.end(reason));
+        const jsonWatch = a.stream === 'watch' && res.status === 200 && String(res.headers['content-type'] ?? '').startsWith('application/json');
+        side.respond(res.status, res.headers);
+        relayed = relay(res.body, side.out, exchange, jsonWatch, (reason) => handle?.end(reason));
       },
     );
-    stream.once('close', () => {
+    side.out.once('close', () => {
       if (!responded) exchange.abort();
       handle?.end('client_closed');
     });
-    if (a.stream) {
-      handle = this.deps.registry.open(streamInfoOf(a, conn.remote, this.deps.clock.now()), () => {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (!a.stream) return;
+    handle = this.deps.registry.open(streamInfoOf(a, conn.remote, this.deps.clock.now()), (reason, detail) => {
+      // A JSON watch ends with an ERROR event saying why, so kubectl and informers report it.
+      if (relayed?.atEventBoundary()) {
+        relayed.detach();
         exchange.abort();
-      });
-    }
+        side.out.end(watchErrorEvent(reason, detail));
+        return;
+      }
+      side.abort();
+      exchange.abort();
+    });
   }
+}
 
-  /** A request that arrived over HTTP/1.1 (kubectl or a bot pointed at the gate directly). */
-  h1(req: IncomingMessage, res: ServerResponse, a: Admitted, conn: ClientConn): void {
-    const { metrics, log } = this.deps;
-    let handle: StreamHandle | undefined;
-    let responded = false;
-    req.on('error', noop);
-    res.on('error', noop);
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const exchange = a.upstream.send(
-      {
-        method: req.method ?? 'GET',
-        path: a.upstreamPath,
-        headers: upstreamHeaders(req.headers, a.ctx.as, a.upstream.creds.authorization()),
-        body: hasBody ? (req as Readable) : null,
-      },
-      (err, up?: UpstreamResponse) => {
-        if (res.destroyed) {
-          up?.body.destroy();
-          return;
-        }
-        responded = true;
-        if (err || !up) {
-          log.warn({ err, cluster: a.cluster }, 'kube listener: upstream request failed');
-          respondH1(res, unreachable(a.cluster, err));
-          metrics.request(a.cluster, 503);
-          handle?.end('upstream_error');
-          return;
-        }
-        metrics.request(a.cluster, up.status);
-        res.writeHead(up.status, dropConnectionHeaders(up.headers) as OutgoingHttpHeaders);
-        // watch and logs -f: the client must see the headers before the first event arrives
-        if (a.stream) res.flushHeaders();
-        relay(up.body, res, exchange, (reason) => handle?.end(reason));
-      },
-    );
-    res.once('close', () => {
-      if (!responded) exchange.abort();
-      handle?.end('client_closed');
-    });
-    if (a.stream) {
-      handle = this.deps.registry.open(streamInfoOf(a, conn.remote, this.deps.clock.now()), () => {
-        exchange.abort();
-        res.destroy();
-      });
-    }
-  }
+interface Relay {
+  /** true when the bytes sent so far end with a whole watch event (JSON watches only) */
+  atEventBoundary(): boolean;
+  /** stops relaying without ending the client's response */
+  detach(): void;
 }
 
 /**
@@ -163,20 +167,49 @@ export class Forwarder {
  * 'aborted', before the RST_STREAM of stream.close() is submitted, so the client never learns
  * that its watch was cut.
  */
-function relay(body: Readable, out: Writable, exchange: UpstreamExchange, done: (reason: StreamEndReason) => void): void {
-  body.pipe(out);
-  body.once('end', () => done('upstream_closed'));
-  body.once('error', () => {
+function relay(body: Readable, out: Writable, exchange: UpstreamExchange, jsonWatch: boolean, done: (reason: StreamEndReason) => void): Relay {
+  let lastByte = 10;
+  const track = (c: Buffer) => {
+    if (c.length) lastByte = c[c.length - 1]!;
+  };
+  const onEnd = () => done('upstream_closed');
+  const onError = () => {
     // an error code (not a clean end) tells the client the response is incomplete
     out.destroy(new Error('the API server ended the response early'));
     done('upstream_error');
-  });
-  out.once('close', () => {
+  };
+  const onClose = () => {
     if (body.readableEnded) return;
     exchange.abort();
     body.destroy();
     done('client_closed');
-  });
+  };
+  if (jsonWatch) body.on('data', track);
+  body.pipe(out);
+  body.once('end', onEnd);
+  body.once('error', onError);
+  out.once('close', onClose);
+  return {
+    atEventBoundary: () => jsonWatch && lastByte === 10 && !out.writableEnded && !out.destroyed,
+    detach: () => {
+      body.unpipe(out);
+      body.off('data', track);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.on('error', noop);
+      out.off('close', onClose);
+      body.destroy();
+    },
+  };
+}
+
+/** The watch event the API server itself sends when a watch cannot go on. */
+function watchErrorEvent(reason: StreamEndReason, detail: string): string {
+  const status: KubeStatus =
+    reason === 'locked' || reason === 'disconnected'
+      ? { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Forbidden', code: 403, message: `Tapgate ended this watch: ${detail}` }
+      : { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: MFA_REQUIRED, code: 401, message: `Tapgate ended this watch: ${detail}; tap your security key to continue` };
+  return `${JSON.stringify({ type: 'ERROR', object: status })}\n`;
 }
 
 export function respondH2(stream: ServerHttp2Stream, e: TapgateError): void {

@@ -56,7 +56,7 @@ export function impersonationRefusal(header: string, granted: KubeImpersonation)
  * for upgrade requests.
  */
 export function upstreamHeaders(
-  incoming: IncomingHttpHeaders,
+  incoming: NodeJS.Dict<string | string[]>,
   as: KubeImpersonation,
   authorization: string | undefined,
   keep?: { upgrade: boolean },
@@ -66,8 +66,7 @@ export function upstreamHeaders(
     if (name.charCodeAt(0) === 58 /* : */) continue;
     if (IDENTITY_HEADER.test(name)) continue;
     if (HOP_BY_HOP.has(name)) {
-      if (keep?.upgrade && (name === 'connection' || name === 'upgrade')) out[name] = incoming[name];
-      continue;
+      if (!keep?.upgrade || (name !== 'connection' && name !== 'upgrade')) continue;
     }
     const v = incoming[name];
     if (v !== undefined) out[name] = v;

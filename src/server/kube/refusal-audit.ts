@@ -20,7 +20,7 @@ export class RefusalAuditor {
   private readonly windows = new Map<string, Window>();
 
   constructor(
-    private readonly audit: AuditLog,
+    private readonly audit: Pick<AuditLog, 'record'>,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly windowMs = 30_000,

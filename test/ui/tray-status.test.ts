@@ -1,0 +1,259 @@
+/**
+ * The tray's windows against a real agent and gate: real kubectl 1.35 → the local proxy (Agent)
+ * → the gate → the fake API server, the tap done on the gate's page in Chromium with a virtual
+ * security key. The windows are the built renderer served by the status server (the tray's
+ * HTTP bridge), so they run in Debian's Chromium exactly as a headless agent's users see them.
+ *
+ * The seed's story: verified → the status window counts down with a live `kubectl exec` → the
+ * lapse warning → MFA lapses → `kubectl get` is held → the tap window shows it → tap → kubectl
+ * completes and the exec stream is still there → Disconnect ends it.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ChildProcess } from 'node:child_process';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { PendingTap } from '../../src/client/agent-types';
+import type { Clock } from '../../src/core/clock';
+import { AgentHost } from '../../src/tray/agent-host';
+import { createInvokeApi } from '../../src/tray/invoke-api';
+import type { Notice } from '../../src/tray/notification-rules';
+import { defaultSettings, SettingsStore } from '../../src/tray/settings-store';
+import { startStatusPage, startStatusServer, type StatusServer } from '../../src/tray/status-server';
+import { TrayController, type TrayPorts } from '../../src/tray/tray-controller';
+import type { TrayIconState } from '../../src/tray/tray-model';
+import { ok, startStack, until, waitForOutput, type Stack } from '../e2e/local-proxy-fixture';
+import { settledStatus } from '../helpers/gate';
+import { spawnKubectl } from '../helpers/kubectl';
+import { buildRenderer, composeTapWindow, screenshot } from './tray-fixture';
+
+/** Real time plus an offset the test moves: the agent sees its certificate lapse without waiting 15 minutes. */
+class ShiftedClock implements Clock {
+  offset = 0;
+  now(): number {
+    return Date.now() + this.offset;
+  }
+}
+
+/** The tray's desktop side, recorded: what the Electron adapter would have shown. */
+class RecordingPorts implements TrayPorts {
+  notices: Notice[] = [];
+  taps: PendingTap[] = [];
+  appearance: { icon: TrayIconState; tooltip: string; title: string } | undefined;
+  setAppearance(a: { icon: TrayIconState; tooltip: string; title: string }) {
+    this.appearance = a;
+  }
+  setMenu() {}
+  notify(n: Notice) {
+    this.notices.push(n);
+  }
+  showTapWindow(p: PendingTap) {
+    this.taps.push(p);
+  }
+  closeTapWindow() {}
+  showStatusWindow() {}
+  copyText() {}
+  async openTerminal() {}
+  async confirm() {
+    return false;
+  }
+  quit() {}
+  log() {}
+}
+
+let s: Stack;
+let root: string;
+let clock: ShiftedClock;
+let page: StatusServer;
+let viewer: BrowserContext;
+let status: Page;
+let ports: RecordingPorts;
+let controller: TrayController;
+let exec: ChildProcess | undefined;
+
+before(async () => {
+  root = await buildRenderer();
+  clock = new ShiftedClock();
+  s = await startStack({ agent: { clock } });
+  page = await startStatusPage(s.agent, { root, openExternal: async () => false });
+  ports = new RecordingPorts();
+  controller = new TrayController(s.agent, ports, { clock, settings: () => defaultSettings() });
+  await controller.onReady();
+  viewer = await s.browser.newContext({ viewport: { width: 820, height: 660 }, colorScheme: 'light' });
+  status = await viewer.newPage();
+  status.on('pageerror', (e) => process.stderr.write(`status page error: ${e.message}\n`));
+});
+
+after(async () => {
+  exec?.kill();
+  controller?.dispose();
+  await viewer?.close().catch(() => undefined);
+  await page?.close();
+  await s?.close();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('status and tap windows over a real agent and gate', () => {
+  test('after the first tap the status window counts down to MFA lapse and login expiry', async () => {
+    ok(await s.k(['version']), 'kubectl version');
+    await status.goto(page.url);
+    await status.waitForSelector('#state-pill.verified');
+    const mfa = await status.textContent('#mfa-countdown');
+    assert.match(mfa!, /^1[45]:\d\d$/, `MFA countdown ${mfa}`);
+    assert.match((await status.textContent('#login-countdown'))!, /^\d+:\d\d:\d\d$/);
+    // it counts down by itself (a display tick; the data is pushed)
+    await status.waitForFunction((before) => document.getElementById('mfa-countdown')!.textContent !== before, mfa, { timeout: 5000 });
+    assert.equal(ports.appearance?.icon, 'verified');
+    assert.match(ports.appearance!.title, /^1[45]:\d\d$/);
+  });
+
+  test('a live kubectl exec shows up with its process, pushed without a reload', async () => {
+    ok(await s.k(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shell' }, spec: { containers: [{ name: 'main', image: 'busybox:1.36' }] } }) }), 'apply pod');
+    ok(await s.k(['wait', '--for=jsonpath={.status.phase}=Running', 'pod/shell', '--timeout=20s']), 'wait pod');
+    exec = await spawnKubectl(['--context', 'tapgate-dev', 'exec', '-i', 'shell', '--', 'cat'], { kubeconfig: s.kubeconfig });
+    exec.stdin!.write('ping\n');
+    await waitForOutput(exec, (o) => o.includes('ping'));
+    const row = status.locator('#connections tbody tr', { hasText: 'exec -i shell -- cat' });
+    await row.waitFor({ timeout: 10_000 });
+    const text = (await row.textContent())!;
+    assert.match(text, new RegExp(`kubectl\\s*pid ${exec.pid}`));
+    assert.match(text, /dev/);
+    assert.match(text, /\d+(\.\d)? ?k?B \/ \d+(\.\d)? ?k?B/);
+    await screenshot(status, 'tray-status-verified.png');
+  });
+
+  test('the lapse warning appears a minute before the MFA certificate lapses', async () => {
+    const st = await s.agent.status();
+    clock.offset = st.mfaExpires! - Date.now() - 45_000;
+    await status.reload();
+    const banner = status.locator('#lapse-warning');
+    await banner.waitFor();
+    assert.match((await banner.textContent())!, /MFA lapses in 0:4\d — tap to extend/);
+    assert.match((await status.textContent('#state-pill'))!, /lapsing/);
+    // the tray: one notification, lapsing icon, the countdown as its title
+    const notice = await until(() => ports.notices.find((n) => n.kind === 'lapse-warning'), 'the lapse notification');
+    assert.equal(notice.title, 'Tapgate: MFA lapses in under a minute');
+    assert.deepEqual(notice.onClick, { type: 'verify' });
+    await until(() => ports.appearance?.icon === 'lapsing', 'the lapsing icon');
+    await screenshot(status, 'tray-status-lapsing.png');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(ports.notices.filter((n) => n.kind === 'lapse-warning').length, 1, 'fires once');
+  });
+
+  test('after the lapse kubectl get is held; the tap window shows it; the tap completes it and the exec stream stays', async () => {
+    const st = await s.agent.status();
+    clock.offset = st.mfaExpires! - Date.now() + 5_000;
+    s.prompt.autoTap = false;
+    const get = s.k(['get', 'pods', '-o', 'name']);
+    const pending = await until(async () => {
+      const p = (await s.agent.status()).pendingTap;
+      return p && p.held.some((h) => h.summary === 'get pods -o name' && h.process) ? p : undefined;
+    }, 'the held kubectl get');
+    const held = pending.held.find((h) => h.summary === 'get pods -o name')!;
+    assert.match(held.process!.command, /kubectl .*get pods -o name/);
+
+    // the tray opened its tap window for it and said so
+    await until(() => ports.taps.some((p) => p.id === pending.id), 'the tap window');
+    const heldNote = await until(() => ports.notices.find((n) => n.kind === 'held'), 'the held notification');
+    assert.equal(heldNote.title, 'kubectl is waiting for your tap');
+    assert.match(heldNote.body, /^dev: kubectl: get pods -o name · gives up in [12]:\d\d$/);
+
+    // the tap window's shell: what waits, for how long, Cancel, the tap page
+    const shell = await viewer.newPage({ viewport: { width: 440, height: 262 } });
+    await shell.goto(page.pageUrl('tap'));
+    const item = shell.locator('#held li', { hasText: 'get pods -o name' });
+    await item.waitFor();
+    assert.match((await item.textContent())!, new RegExp(`dev.*kubectl .*get pods -o name.*pid ${held.process!.pid}`));
+    assert.match((await shell.textContent('#title'))!, /kubectl is waiting for your tap/);
+    assert.match((await shell.textContent('#giveup'))!, /give up in [12]:\d\d/);
+    assert.equal(await shell.getAttribute('#open-tap', 'href'), pending.tapUrl);
+    assert.equal(await shell.isEnabled('#cancel'), true);
+    const shellPng = await screenshot(shell, 'tray-tap-shell.png');
+
+    await status.reload();
+    await status.locator('#tap-banner').waitFor();
+    await status.locator('#connections tbody tr.held').waitFor();
+    await screenshot(status, 'tray-status-waiting.png');
+
+    // the tap, on the gate's own page (its origin is the relying party)
+    clock.offset = 0;
+    await s.page.setViewportSize({ width: 440, height: 470 });
+    await s.page.goto(pending.tapUrl);
+    await s.page.waitForSelector('#approve');
+    const gatePng = await s.page.screenshot();
+    await composeTapWindow(s.browser, shellPng, gatePng, 'tray-tap-window.png');
+    await s.page.click('#approve');
+    assert.equal((await settledStatus(s.page)).kind, 'ok');
+
+    const r = await get;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pod\/shell/);
+    exec!.stdin!.write('still here\n');
+    await waitForOutput(exec!, (o) => o.includes('still here'));
+
+    await shell.waitForSelector('body.done');
+    assert.equal(await shell.textContent('#title'), 'Verified');
+    await screenshot(shell, 'tray-tap-verified.png');
+    const verified = await until(() => ports.notices.find((n) => n.kind === 'verified'), 'the verified notification');
+    assert.equal(verified.title, 'Verified for 15 minutes');
+    await shell.close();
+  });
+
+  test('Disconnect in the status window ends the kubectl exec', async () => {
+    await status.reload();
+    const row = status.locator('#connections tbody tr', { hasText: 'exec -i shell -- cat' });
+    await row.waitFor();
+    const closed = once(exec!, 'close');
+    await row.locator('button', { hasText: 'Disconnect' }).click();
+    await closed;
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await s.agent.connections()).some((c) => c.kind === 'exec'), false);
+    exec = undefined;
+  });
+
+  test('settings are saved from the window and persisted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapgate-tray-settings-'));
+    const store = new SettingsStore(join(dir, 'settings.json'));
+    store.update({ server: s.tg.url });
+    const server = await startStatusServer({ api: createInvokeApi({ agent: s.agent, settings: store, keyProtected: () => false, openExternal: async () => false }), subscribe: (l) => s.agent.subscribe(l), root });
+    try {
+      await status.goto(server.pageUrl('status', 'settings'));
+      await status.waitForSelector('#view-settings:not([hidden])');
+      assert.equal(await status.inputValue('input[name=server]'), s.tg.url);
+      await status.fill('input[name=defaultTtl]', '10m');
+      await status.uncheck('input[name=verified]');
+      await status.click('button[type=submit]');
+      await status.waitForSelector('#settings-message.ok');
+      await screenshot(status, 'tray-settings.png');
+      const saved = JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8'));
+      assert.equal(saved.defaultTtl, '10m');
+      assert.equal(saved.notifications.verified, false);
+      await status.fill('input[name=defaultTtl]', 'soon');
+      await status.click('button[type=submit]');
+      await status.waitForSelector('#settings-message.error');
+      assert.match((await status.textContent('#settings-message'))!, /write it like 90s, 15m/);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('before any login the window says how to log in', async () => {
+    const host = new AgentHost({ loadLogin: () => undefined, startAgent: async () => { throw new Error('no login'); }, server: () => s.tg.url, clock, log: () => undefined });
+    await host.reload();
+    const server = await startStatusPage(host, { root });
+    try {
+      await status.goto(server.url);
+      const banner = status.locator('.banner.info');
+      await banner.waitFor();
+      assert.match((await banner.textContent())!, new RegExp(`Not logged in\\. Run tapgate login --server ${s.tg.url.replace(/[.:/]/g, '\\$&')} in a terminal\\.`));
+      assert.equal(await status.isDisabled('#forget'), true);
+      await screenshot(status, 'tray-status-no-session.png');
+    } finally {
+      await server.close();
+    }
+  });
+});
