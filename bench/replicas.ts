@@ -3,7 +3,9 @@
  * certificate per renewal, as bots do it): one replica on SQLite, one and two replicas on one
  * PostgreSQL database, in one run. `node --import tsx bench/replicas.ts` prints the table.
  * PostgreSQL runs with fsync off (scripts/pg-test-cluster.sh), as SQLite runs WAL with
- * synchronous=NORMAL: neither waits for the disk on commit.
+ * synchronous=NORMAL: neither waits for the disk on commit. Client, gates and database share
+ * the machine's cores, so the CPU rows (gate processes only) say more than wall-clock rates on
+ * a busy machine.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +35,8 @@ const WINDOW_MS = Number(process.env.TAPGATE_BENCH_WINDOW_MS ?? 4_000);
 interface Result {
   rate: number;
   failed: number;
+  /** CPU of the gate processes per renewal (the database's own CPU is not counted) */
+  gateCpuMs: number;
 }
 
 async function measure(storage: StorageConfig, replicas: number, dataDir: string): Promise<Result> {
@@ -66,10 +70,13 @@ async function measure(storage: StorageConfig, replicas: number, dataDir: string
       }
     };
     await Promise.all(bots.map((b) => loop(b, Date.now() + 500, false))); // warm-up
+    const cpu = async () => (await Promise.all(gates.map((g) => g.cpuMicros()))).reduce((x, y) => x + y, 0);
+    const cpu0 = await cpu();
     const t0 = performance.now();
     const until = Date.now() + WINDOW_MS;
     await Promise.all(bots.map((b) => loop(b, until, true)));
-    return { rate: done / ((performance.now() - t0) / 1000), failed };
+    const seconds = (performance.now() - t0) / 1000;
+    return { rate: done / seconds, failed, gateCpuMs: ((await cpu()) - cpu0) / 1000 / Math.max(1, done) };
   } finally {
     await client.close();
     await db.close();
@@ -90,6 +97,9 @@ export async function benchReplicas(): Promise<Row[]> {
       { name: `renewals, SQLite, 1 replica (${CLIENTS} bots)`, value: sqlite.rate, unit: 'renewals/s', baseline: `same run${failures(sqlite)}` },
       { name: `renewals, PostgreSQL, 1 replica (${CLIENTS} bots)`, value: pg1.rate, unit: 'renewals/s', baseline: `SQLite ${Math.round(sqlite.rate)}/s (${x(pg1.rate, sqlite.rate)})${failures(pg1)}` },
       { name: `renewals, PostgreSQL, 2 replicas (${CLIENTS} bots)`, value: pg2.rate, unit: 'renewals/s', baseline: `1 replica ${Math.round(pg1.rate)}/s (${x(pg2.rate, pg1.rate)})${failures(pg2)}` },
+      { name: 'gate CPU per renewal, SQLite', value: sqlite.gateCpuMs, unit: 'ms' },
+      { name: 'gate CPU per renewal, PostgreSQL, 1 replica', value: pg1.gateCpuMs, unit: 'ms', baseline: `SQLite ${sqlite.gateCpuMs.toFixed(2)} ms (${x(pg1.gateCpuMs, sqlite.gateCpuMs)})` },
+      { name: 'gate CPU per renewal, PostgreSQL, 2 replicas (both)', value: pg2.gateCpuMs, unit: 'ms', baseline: `1 replica ${pg1.gateCpuMs.toFixed(2)} ms (${x(pg2.gateCpuMs, pg1.gateCpuMs)})` },
     ];
   } finally {
     await pg.stop();

@@ -36,7 +36,7 @@ const RENDERER = join(__dirname, '..', 'dist', 'renderer');
 const RENDERER_URL = pathToFileURL(RENDERER).href;
 const ICONS = app.isPackaged ? join(process.resourcesPath, 'tray') : join(__dirname, '..', 'assets', 'tray');
 const PRELOAD = join(__dirname, 'preload.cjs');
-const TAP_SHELL_HEIGHT = 262;
+const TAP_SHELL_HEIGHT = 250;
 const log = (line: string) => process.stderr.write(`[tapgate-tray] ${line}\n`);
 
 let controller: TrayController | undefined;
@@ -226,7 +226,7 @@ class Windows {
 
   showTap(p: PendingTap): void {
     if (!this.tap) {
-      const win = new BaseWindow({ width: 440, height: 720, resizable: false, minimizable: false, maximizable: false, fullscreenable: false, alwaysOnTop: true, title: 'Tapgate: tap your security key', show: false });
+      const win = new BaseWindow({ width: 440, height: 760, useContentSize: true, resizable: false, minimizable: false, maximizable: false, fullscreenable: false, alwaysOnTop: true, title: 'Tapgate: tap your security key', show: false });
       const shellView = new WebContentsView({ webPreferences: secure(true) });
       const gate = new WebContentsView({ webPreferences: secure(false) });
       gateContents.add(gate.webContents);

@@ -72,9 +72,9 @@ case "$cmd" in
       echo "pg-test-cluster: no PostgreSQL found (initdb); run '$0 install' first" >&2
       exit 1
     }
+    # A cluster left by an interrupted run is ours and throwaway: stop it and start afresh.
     if [ -f "$dir/data/postmaster.pid" ]; then
-      echo "pg-test-cluster: a cluster is already running in $dir; run '$0 stop $dir' first" >&2
-      exit 1
+      as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     rm -rf "$dir"
     mkdir -p "$dir"

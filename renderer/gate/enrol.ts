@@ -10,7 +10,8 @@ onPress('register', async () => {
   const response = await startRegistration({ optionsJSON: options });
   const keyName = (document.getElementById('key-name') as HTMLInputElement | null)?.value ?? '';
   const done = await post<{ user: string; keyName: string }>(`/v1/enrol/${token}/verify`, { challengeId, response, keyName });
-  hide('register');
+  hide('actions');
   hide('key-name-row');
+  hide('note');
   setStatus('ok', `Security key "${done.keyName}" is registered for ${done.user}. You can close this tab and run: tapgate login`);
 });

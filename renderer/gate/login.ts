@@ -9,7 +9,7 @@ onPress('signin', async () => {
   setStatus('working', 'Touch your security key and enter its PIN.');
   const response = await startAuthentication({ optionsJSON: options });
   const done = await post<{ user: string; loginExpires: number }>(`/v1/login/sessions/${session}/verify`, { challengeId, response });
-  hide('signin');
+  hide('actions');
   const until = new Date(done.loginExpires).toLocaleString();
   setStatus('ok', `Signed in as ${done.user} until ${until}. Return to your terminal; you can close this tab.`);
 });

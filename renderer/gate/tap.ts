@@ -18,14 +18,14 @@ onPress('approve', async () => {
   setStatus('working', 'Touch your security key.');
   const response = await startAuthentication({ optionsJSON: options });
   const done = await post<{ ttlMs: number; notAfter: number }>(`/v1/mfa/requests/${request}/verify`, { challengeId, response });
-  hide('approve');
-  hide('deny');
+  hide('actions');
+  hide('note');
   setStatus('ok', `Approved for ${formatTtl(done.ttlMs)} (until ${new Date(done.notAfter).toLocaleTimeString()}). You can close this window.`);
 });
 
 onPress('deny', async () => {
   await post(`/v1/mfa/requests/${request}/deny`);
-  hide('approve');
-  hide('deny');
+  hide('actions');
+  hide('note');
   setStatus('info', 'Denied. Nothing was approved. If you did not start this, tell your administrator.');
 });

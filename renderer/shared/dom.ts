@@ -41,9 +41,3 @@ export function bytes(n: number): string {
   if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
-
-/** The program name from a command line: "/usr/local/bin/kubectl get pods" → "kubectl". */
-export function programName(command: string): string {
-  const first = command.trim().split(/\s+/)[0] ?? '';
-  return first.split(/[\\/]/).pop() || command;
-}

@@ -4,7 +4,8 @@ import type { SettingsView } from '../../src/tray/ipc-channels';
 import { iconState, type TrayIconState } from '../../src/tray/tray-model';
 import { clockFace, coarseDuration, spokenDuration } from '../../src/tray/time-format';
 import { getBridge } from '../shared/bridge';
-import { AgentClock, byId, bytes, h, programName, replace } from '../shared/dom';
+import { readableCommand, programName } from '../../src/tray/command-line';
+import { AgentClock, byId, bytes, h, replace } from '../shared/dom';
 
 const api = getBridge();
 const clock = new AgentClock();
@@ -94,7 +95,7 @@ function renderConnections(now: number): void {
       h(
         'tr',
         { 'data-id': c.id, class: c.state === 'held' ? 'held' : '' },
-        h('td', {}, c.process ? h('div', {}, h('div', {}, programName(c.process.command), ' ', h('span', { class: 'sub' }, `pid ${c.process.pid}`)), h('div', { class: 'sub mono', title: c.process.command }, truncate(c.process.command, 48))) : h('span', { class: 'muted' }, 'unknown')),
+        h('td', {}, c.process ? h('div', {}, h('div', {}, programName(c.process.command), ' ', h('span', { class: 'sub' }, `pid ${c.process.pid}`)), h('div', { class: 'sub mono', title: c.process.command }, truncate(readableCommand(c.process.command), 48))) : h('span', { class: 'muted' }, 'unknown')),
         h('td', {}, c.cluster),
         h('td', {}, h('span', { class: 'tag' }, c.kind), ' ', h('span', { class: 'mono' }, c.summary), c.state === 'held' ? h('div', { class: 'sub' }, 'held: waiting for a tap') : ''),
         h('td', { class: 'num' }, age(now - c.startedAt)),

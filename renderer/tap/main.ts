@@ -2,7 +2,8 @@ import type { AgentStatus, PendingTap } from '../../src/client/agent-types';
 import type { TrayPush } from '../../src/tray/agent-source';
 import { clockFace } from '../../src/tray/time-format';
 import { getBridge } from '../shared/bridge';
-import { AgentClock, byId, h, programName, replace } from '../shared/dom';
+import { programName, readableCommand } from '../../src/tray/command-line';
+import { AgentClock, byId, h, replace } from '../shared/dom';
 
 /**
  * The tap window's own part: what is waiting and until when, Cancel, and the browser fallback.
@@ -54,7 +55,7 @@ function renderHeld(p: PendingTap, now: number): void {
       'li',
       {},
       h('span', { class: 'cluster' }, c.cluster),
-      h('span', { class: 'cmd mono', title: c.process?.command ?? c.summary }, c.process?.command ?? `kubectl ${c.summary}`),
+      h('span', { class: 'cmd mono', title: c.process?.command ?? c.summary }, c.process ? readableCommand(c.process.command) : `kubectl ${c.summary}`),
       h('span', { class: 'proc' }, c.process ? `${programName(c.process.command)} · pid ${c.process.pid} · held ${Math.max(0, Math.round((now - c.startedAt) / 1000))}s` : `held ${Math.max(0, Math.round((now - c.startedAt) / 1000))}s`),
     ),
   );

@@ -77,6 +77,8 @@ export class LoginSessions {
     const id = randomUUID();
     const code = loginCode();
     const expiresAt = now + LOGIN_SESSION_TTL_MS;
+    // Sessions are made by anyone who can reach the gate; old ones go so the table stays small.
+    await this.d.db.run('DELETE FROM login_sessions WHERE expires_at < $1', [now - 24 * 3_600_000]);
     await this.d.db.run(
       'INSERT INTO login_sessions (id, public_key, ttl_ms, requester, code, status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
       [id, opts.publicKeyPem, opts.ttlMs ?? null, JSON.stringify(opts.requester), code, 'pending', now, expiresAt],

@@ -84,6 +84,9 @@ export class MfaRequests {
         throw new TapgateError('not_login_cert', 'MFA requests need your login certificate; run "tapgate login".', { status: 403, auditReason: `${login.usage} certificate used for an MFA request` });
       }
       this.d.locks.assertUnlocked(login);
+      if (!(await this.d.users.get(login.name))) {
+        throw new TapgateError('unknown_user', `the user "${login.name}" no longer exists on this gate; ask your administrator`, { status: 403, auditReason: 'user removed since login' });
+      }
       const roles = await this.d.roles.resolve(login.roles);
       const clusters = [...new Set(body.clusters)];
       this.assertClusters(clusters, roles);

@@ -7,8 +7,8 @@ export const HISTORY_CAP = 10;
 
 export interface Authentication {
   at: number;
-  /** join: new instance; rejoin: non-renewable renewal by joining again; renew; renew-retry: a lost response answered again */
-  kind: 'join' | 'rejoin' | 'renew' | 'renew-retry';
+  /** join: new instance; join-retry / renew-retry: a lost answer sent again; rejoin: non-renewable renewal by joining again */
+  kind: 'join' | 'join-retry' | 'rejoin' | 'renew' | 'renew-retry';
   generation: number;
   serial: string;
   remote?: string;
@@ -34,6 +34,8 @@ export interface BotInstance extends GenerationState {
   notAfter: number;
   pendingCert: string | null;
   pendingNotAfter: number | null;
+  /** sha256 of the key the instance joined with: a join retried with it is the same join */
+  joinKeyFp: string;
   authentications: Authentication[];
   heartbeats: Heartbeat[];
   lastSeen: number;
@@ -57,6 +59,7 @@ type Row = {
   pending_cert: string | null;
   pending_key_fp: string | null;
   pending_not_after: number | string | null;
+  join_key_fp: string;
   authentications: string;
   heartbeats: string;
   last_seen: number | string;
@@ -74,6 +77,7 @@ const fromRow = (r: Row): BotInstance => ({
   pendingCert: r.pending_cert,
   pendingKeyFp: r.pending_key_fp,
   pendingNotAfter: r.pending_not_after === null ? null : Number(r.pending_not_after),
+  joinKeyFp: r.join_key_fp,
   authentications: JSON.parse(r.authentications) as Authentication[],
   heartbeats: JSON.parse(r.heartbeats) as Heartbeat[],
   lastSeen: Number(r.last_seen),
@@ -95,14 +99,20 @@ export class InstanceRepo {
 
   async create(i: BotInstance): Promise<void> {
     await this.db.run(
-      `INSERT INTO bot_instances (id, bot_name, token_name, renewable, joined_at, generation, not_after, pending_generation, pending_cert, pending_key_fp, pending_not_after, authentications, heartbeats, last_seen)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, NULL, $8, $9, $10)`,
-      [i.id, i.bot, i.token, i.renewable ? 1 : 0, i.joinedAt, i.generation, i.notAfter, JSON.stringify(i.authentications), JSON.stringify(i.heartbeats), i.lastSeen],
+      `INSERT INTO bot_instances (id, bot_name, token_name, renewable, joined_at, generation, not_after, pending_generation, pending_cert, pending_key_fp, pending_not_after, join_key_fp, authentications, heartbeats, last_seen)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, NULL, $8, $9, $10, $11)`,
+      [i.id, i.bot, i.token, i.renewable ? 1 : 0, i.joinedAt, i.generation, i.notAfter, i.joinKeyFp, JSON.stringify(i.authentications), JSON.stringify(i.heartbeats), i.lastSeen],
     );
   }
 
   async get(id: string): Promise<BotInstance | undefined> {
     const r = await this.db.get<Row>('SELECT * FROM bot_instances WHERE id = $1', [id]);
+    return r && fromRow(r);
+  }
+
+  /** An instance that joined with this token and key and has not moved on: a retried join. */
+  async joinedWith(token: string, keyFp: string): Promise<BotInstance | undefined> {
+    const r = await this.db.get<Row>('SELECT * FROM bot_instances WHERE token_name = $1 AND join_key_fp = $2 AND generation = 1 AND pending_generation IS NULL', [token, keyFp]);
     return r && fromRow(r);
   }
 

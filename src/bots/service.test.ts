@@ -87,6 +87,21 @@ describe('BotService', () => {
     assert.deepEqual((await events('bot.join')).sort(), ['ok', 'refused: join token exhausted']);
   });
 
+  it('a join repeated with the same key (lost answer) gets its instance again without spending a use', async () => {
+    const { text, token } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const k = await generateKeyPair();
+    const first = await svc.join({ token: text, publicKey: k.publicKeyPem });
+    const again = await svc.join({ token: text, publicKey: k.publicKeyPem });
+    assert.equal(again.instanceId, first.instanceId);
+    assert.equal(again.generation, 1);
+    assert.equal((await svc.tokens.get(token.name))?.uses, 1);
+    await assert.rejects(join(text), /already used/);
+    // once the instance has renewed, the old join is history: a repeat is refused
+    await renew({ creds: again, keyPem: k.privateKeyPem });
+    clock.advance(1000);
+    await assert.rejects(svc.join({ token: text, publicKey: k.publicKeyPem }), /already used/);
+  });
+
   it('refuses expired, exhausted and forged tokens with audit records', async () => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 2, ttlMs: H, renewable: true });
     await join(text);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/audit';
 import { audited, type AuditTrail } from '../auth/audited';
-import type { RoleRepo } from '../auth/roles';
+import type { Role, RoleRepo } from '../auth/roles';
 import type { Clock } from '../core/clock';
 import { TapgateError } from '../core/errors';
 import type { Locks } from '../locks/locks';
@@ -22,6 +22,8 @@ import { parseToken, secretMatches } from './token-secret';
 export const BOTS_CHANNEL = 'tapgate_bots';
 /** How long the kube path trusts its cached generation state before asking the store again. */
 const STATE_CACHE_MS = 5_000;
+/** A join repeated with the same key within this long is a retry of a lost answer. */
+const JOIN_RETRY_MS = 10 * 60_000;
 /** Conditional writes lost to a concurrent renewal are decided again this many times. */
 const WRITE_ATTEMPTS = 5;
 
@@ -148,9 +150,12 @@ export class BotService {
 
   private async joinNew(input: JoinInput, token: JoinToken, bot: Bot, trail: AuditTrail, meta: CallMeta): Promise<BotCredentials> {
     const now = this.d.clock.now();
-    if (statusOf(token, now) === 'exhausted') throw exhausted(token);
     const keyFp = publicKeyFingerprint(input.publicKey);
     const roles = await this.d.roles.resolve(bot.roles);
+    // The same key again: the answer to the first join was lost. Answer again rather than spend a use.
+    const earlier = await this.instances.joinedWith(token.name, keyFp);
+    if (earlier && now - earlier.joinedAt < JOIN_RETRY_MS) return this.joinAgain(earlier, input, roles, trail, meta);
+    if (statusOf(token, now) === 'exhausted') throw exhausted(token);
     const instanceId = randomUUID();
     trail.actor = actorOf(bot.name, instanceId);
     const identity = botIdentity({ bot: bot.name, roles, clusterNames: this.d.clusterNames(), instanceId, generation: 1, renewable: token.renewable, token: token.name });
@@ -171,6 +176,7 @@ export class BotService {
       pendingCert: null,
       pendingKeyFp: null,
       pendingNotAfter: null,
+      joinKeyFp: keyFp,
       authentications: [auth],
       heartbeats: [],
       lastSeen: now,
@@ -182,6 +188,18 @@ export class BotService {
       actor: trail.actor,
       data: { ...trail.data, instance: instanceId, generation: 1, renewable: token.renewable, serial: issued.serial, keyFp },
     });
+    return this.credentials(identity, issued.certPem, issued.notAfter);
+  }
+
+  /** A first certificate issued again for the key the instance joined with; it certifies nothing the caller lacked. */
+  private async joinAgain(inst: BotInstance, input: JoinInput, roles: Role[], trail: AuditTrail, meta: CallMeta): Promise<BotCredentials> {
+    trail.actor = actorOf(inst.bot, inst.id);
+    const identity = botIdentity({ bot: inst.bot, roles, clusterNames: this.d.clusterNames(), instanceId: inst.id, generation: 1, renewable: inst.renewable, token: inst.token });
+    this.assertUnlocked(identity);
+    const issued = await this.d.ca.issue({ publicKeyPem: input.publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
+    const now = this.d.clock.now();
+    await this.instances.recordAuthentication(inst.id, { at: now, kind: 'join-retry', generation: 1, serial: issued.serial, ...(meta.remote ? { remote: meta.remote } : {}) });
+    await this.d.audit.record({ event: 'bot.join', outcome: 'ok', actor: trail.actor, data: { ...trail.data, instance: inst.id, generation: 1, retry: true, serial: issued.serial } });
     return this.credentials(identity, issued.certPem, issued.notAfter);
   }
 

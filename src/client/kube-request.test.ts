@@ -12,7 +12,7 @@ const cases: [method: string, path: string, upgrade: boolean, kind: string, summ
   ['GET', '/api/v1/watch/namespaces/default/configmaps', false, 'watch', 'watch configmaps -n default'],
   ['GET', '/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dweb-1&watch=true', false, 'watch', 'watch pods web-1 -n default'],
   ['GET', '/api/v1/namespaces/default/pods/web-1/log?follow=true', false, 'logs', 'logs -f web-1'],
-  ['GET', '/api/v1/namespaces/shop/pods/web-1/log?container=app', false, 'logs', 'logs web-1 -c app -n shop'],
+  ['GET', '/api/v1/namespaces/shop/pods/web-1/log?container=app', false, 'logs', 'logs web-1 -n shop'],
   ['POST', '/api/v1/namespaces/default/pods/web-1/exec?command=sh&stdin=true&stdout=true&tty=true', true, 'exec', 'exec -it web-1 -- sh'],
   ['POST', '/api/v1/namespaces/default/pods/web-1/exec?command=tar&command=cf&command=-&command=%2Ftmp', true, 'exec', 'exec web-1 -- tar cf - /tmp'],
   ['POST', '/api/v1/namespaces/default/pods/web-1/attach?stdin=true', true, 'attach', 'attach web-1'],

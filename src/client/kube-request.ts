@@ -48,20 +48,19 @@ export function describeKubeRequest(method: string, path: string, upgrade = fals
   const nsFlag = (always: boolean) => (ns && (always || ns !== 'default') ? ` -n ${ns}` : '');
 
   if (resource === 'pods' && name && sub) {
-    const container = query.get('container');
-    const cFlag = container ? ` -c ${container}` : '';
+    // kubectl always names the container (the default one too), so it is left out
     switch (sub) {
       case 'log': {
         const follow = query.get('follow') === 'true';
-        return { kind: 'logs', summary: `logs${follow ? ' -f' : ''} ${name}${cFlag}${nsFlag(false)}` };
+        return { kind: 'logs', summary: `logs${follow ? ' -f' : ''} ${name}${nsFlag(false)}` };
       }
       case 'exec': {
         const cmd = query.getAll('command');
         const it = query.get('stdin') === 'true' ? (query.get('tty') === 'true' ? ' -it' : ' -i') : '';
-        return { kind: 'exec', summary: `exec${it} ${name}${cFlag}${nsFlag(false)}${cmd.length ? ` -- ${cmd.join(' ')}` : ''}` };
+        return { kind: 'exec', summary: `exec${it} ${name}${nsFlag(false)}${cmd.length ? ` -- ${cmd.join(' ')}` : ''}` };
       }
       case 'attach':
-        return { kind: 'attach', summary: `attach ${name}${cFlag}${nsFlag(false)}` };
+        return { kind: 'attach', summary: `attach ${name}${nsFlag(false)}` };
       case 'portforward': {
         const ports = query.getAll('ports');
         return { kind: 'port-forward', summary: `port-forward ${name}${nsFlag(false)}${ports.length ? ` ${ports.join(' ')}` : ''}` };

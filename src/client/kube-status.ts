@@ -29,3 +29,12 @@ export function statusReason(body: Buffer | string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The same message as a `Warning` header (RFC 7234 code 299): kubectl prints warnings on stderr
+ * even for discovery requests, where client-go replaces a Status message with a generic one.
+ */
+export function warningHeader(message: string): string {
+  const ascii = message.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, (c) => `\\${c}`);
+  return `299 - "${ascii}"`;
+}

@@ -9,7 +9,7 @@ import type { ConnectionTracker, TrackedConnection } from './connection-tracker'
 import { GateUpstream, H2_MAX_SESSION_MEMORY, H2_SESSION_WINDOW, H2_STREAM_WINDOW } from './gate-upstream';
 import { contextName, EphemeralKubeconfig, localKubeconfig } from './kubeconfig';
 import { tapgateHome } from './profile';
-import { kubeStatusBody, statusReason } from './kube-status';
+import { kubeStatusBody, statusReason, warningHeader } from './kube-status';
 import { createLocalTls, type LocalTls } from './local-tls';
 import { HoldError, type MfaCredentials, type MfaSession } from './mfa-session';
 
@@ -336,7 +336,7 @@ export class LocalProxy {
   private onUpgrade(req: IncomingMessage, socket: TLSSocket, head: Buffer): void {
     socket.on('error', () => {});
     const url = req.url ?? '/';
-    const cluster = this.route(url, socket.authorized, (c, r, m) => socket.end(rawResponse(c, r, [], kubeStatusBody(c, r, m), 'application/json')));
+    const cluster = this.route(url, socket.authorized, (c, r, m) => socket.end(rawStatus(c, r, m)));
     if (cluster === undefined) return;
     const tracker = this.opts.tracker;
     const conn = tracker.open(cluster, req.method ?? 'GET', url.slice(3 + cluster.length), true, socket, socket);
@@ -354,7 +354,7 @@ export class LocalProxy {
         },
         (e) => {
           const he = e instanceof HoldError ? e : new HoldError('failed', describeError(e));
-          socket.end(rawResponse(he.status, he.reason, [], kubeStatusBody(he.status, he.reason, he.message), 'application/json'));
+          socket.end(rawStatus(he.status, he.reason, he.message));
         },
       );
     };
@@ -404,7 +404,7 @@ export class LocalProxy {
     });
     upReq.on('error', (e) => {
       const m = `Tapgate could not reach the gate at ${this.opts.upstream.origin}: ${describeError(e)}`;
-      socket.end(rawResponse(502, 'Bad Gateway', [], kubeStatusBody(502, 'ServiceUnavailable', m), 'application/json'));
+      socket.end(rawStatus(502, 'ServiceUnavailable', m));
     });
     upReq.end();
   }
@@ -443,11 +443,14 @@ function rawHead(status: number, message: string, rawHeaders: string[], skip?: S
 const RESPONSE_SKIP = new Set(['transfer-encoding', 'content-length', 'connection', 'keep-alive']);
 
 /** A complete HTTP/1.1 response on a socket taken over for an upgrade (the gate's hop-by-hop headers replaced). */
-function rawResponse(status: number, message: string, rawHeaders: string[], body: Buffer, contentType?: string): Buffer {
-  let head = rawHead(status, message || 'Error', rawHeaders, RESPONSE_SKIP).slice(0, -2);
-  if (contentType) head += `Content-Type: ${contentType}\r\n`;
-  head += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+function rawResponse(status: number, message: string, rawHeaders: string[], body: Buffer): Buffer {
+  const head = `${rawHead(status, message || 'Error', rawHeaders, RESPONSE_SKIP).slice(0, -2)}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+/** The proxy's own refusal on a socket taken over for an upgrade. */
+function rawStatus(code: number, reason: string, message: string): Buffer {
+  return rawResponse(code, reason, ['Content-Type', 'application/json', 'Warning', warningHeader(message)], kubeStatusBody(code, reason, message));
 }
 
 /** One client request, whichever protocol it came in on. */
@@ -482,14 +485,14 @@ abstract class Downstream {
   abstract get headersSent(): boolean;
   /** response head from the gate (HTTP/2 headers with :status) */
   abstract respond(h: IncomingHttpHeaders, endStream: boolean): void;
-  protected abstract sendStatus(code: number, body: Buffer): void;
+  protected abstract sendStatus(code: number, body: Buffer, warning: string): void;
   protected abstract reset(): void;
 
   /** Answers with a kube Status, or cuts the stream if the answer has begun. */
   fail(code: number, reason: string, message: string): void {
     if (this.gone) return;
     if (this.headersSent) this.reset();
-    else this.sendStatus(code, kubeStatusBody(code, reason, message));
+    else this.sendStatus(code, kubeStatusBody(code, reason, message), warningHeader(message));
   }
 
   /** The client side closed: stop the gate side, forget the tracked connection. */
@@ -535,8 +538,8 @@ class H2Downstream extends Downstream {
     if (!this.gone) this.stream.respond(h as OutgoingHttpHeaders, { endStream });
   }
 
-  protected sendStatus(code: number, body: Buffer): void {
-    this.stream.respond({ ':status': code, 'content-type': 'application/json', 'content-length': body.length });
+  protected sendStatus(code: number, body: Buffer, warning: string): void {
+    this.stream.respond({ ':status': code, 'content-type': 'application/json', 'content-length': body.length, warning });
     this.stream.end(body);
   }
 
@@ -585,8 +588,8 @@ class H1Downstream extends Downstream {
     else if (this.streaming) this.res.flushHeaders();
   }
 
-  protected sendStatus(code: number, body: Buffer): void {
-    this.res.writeHead(code, { 'content-type': 'application/json', 'content-length': body.length });
+  protected sendStatus(code: number, body: Buffer, warning: string): void {
+    this.res.writeHead(code, { 'content-type': 'application/json', 'content-length': body.length, warning });
     this.res.end(body);
   }
 

@@ -8,6 +8,7 @@ import type { Db } from '../store/db';
 import { LOCK_TARGET_KINDS, matchLock, type Lock, type LockTargetKind } from './match';
 
 export const LOCKS_CHANNEL = 'tapgate_locks';
+const LOCK_POLL_MS = 500;
 
 type Row = { id: string; target_kind: LockTargetKind; target: string; message: string; created_by: string; created_at: number; expires_at: number | null };
 
@@ -31,8 +32,9 @@ export class Locks {
   async start(): Promise<void> {
     await this.reload();
     this.unlisten = await this.db.listen(LOCKS_CHANNEL, () => void this.reload());
-    // Expiry needs no event; a slow poll also heals a missed notification.
-    this.timer = setInterval(() => void this.reload(), 5_000);
+    // Expiry needs no event, and a lock written by another process (the admin CLI on SQLite)
+    // sends none: a half-second poll keeps "a lock cuts streams within a second" true everywhere.
+    this.timer = setInterval(() => void this.reload().catch(() => undefined), LOCK_POLL_MS);
     this.timer.unref();
   }
 

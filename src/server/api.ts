@@ -39,6 +39,9 @@ export function buildApi(ctx: GateContext, svc: GateServices): GateApp {
     return503OnClosing: true,
   });
 
+  // JSON only: a cross-site form or text/plain POST (no CORS preflight) gets 415, never a handler.
+  app.removeContentTypeParser('text/plain');
+
   app.addHook('onRequest', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
@@ -57,6 +60,8 @@ export function buildApi(ctx: GateContext, svc: GateServices): GateApp {
     if (err instanceof TapgateError) return reply.code(err.status).send({ code: err.code, message: err.message });
     const fe = err as FastifyError;
     if (fe.validation) return reply.code(400).send({ code: 'bad_request', message: `request ${fe.validationContext ?? ''}: ${fe.message}`.replace('  ', ' ') });
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ code: 'unsupported_media_type', message: 'send the request body as JSON (content-type: application/json)' });
+    if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return reply.code(400).send({ code: 'bad_json', message: `the request body is not valid JSON: ${fe.message}` });
     if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'body_too_large', message: `request body is larger than ${BODY_LIMIT / 1024} KiB` });
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send({ code: (fe.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, ''), message: fe.message });

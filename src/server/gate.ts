@@ -66,11 +66,12 @@ export async function startGate(input: GateConfig, opts: StartGateOptions = {}):
     const tls = await tlsIdentity(config, cas.host);
     const ctx: GateContext = { config, db, clock, log, audit, locks, roles, cas, tls, metrics };
     const services = await createServices(ctx);
-    cleanup.push(() => services.waiters.close());
     await gateAssets();
 
     const app = buildApi(ctx, services);
     cleanup.push(() => app.close());
+    // Runs before app.close (cleanup runs in reverse): wakes long polls so closing does not wait for them.
+    cleanup.push(() => services.waiters.close());
     const apiUrl = await listen(app, config, opts.apiPort);
 
     const kube = await startKubeListener(ctx);

@@ -30,7 +30,8 @@ CREATE INDEX audit_ts ON audit (ts);
 CREATE TABLE bots (name TEXT PRIMARY KEY, roles TEXT NOT NULL, created_at BIGINT NOT NULL);
 CREATE TABLE join_tokens (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, bot_name TEXT NOT NULL, max_uses INTEGER NOT NULL, uses INTEGER NOT NULL, renewable INTEGER NOT NULL, expires_at BIGINT, created_at BIGINT NOT NULL, last_used_at BIGINT);
 CREATE INDEX join_tokens_bot ON join_tokens (bot_name);
-CREATE TABLE bot_instances (id TEXT PRIMARY KEY, bot_name TEXT NOT NULL, token_name TEXT NOT NULL, renewable INTEGER NOT NULL, joined_at BIGINT NOT NULL, generation INTEGER NOT NULL, not_after BIGINT NOT NULL, pending_generation INTEGER, pending_cert TEXT, pending_key_fp TEXT, pending_not_after BIGINT, authentications TEXT NOT NULL, heartbeats TEXT NOT NULL, last_seen BIGINT NOT NULL);
+CREATE TABLE bot_instances (id TEXT PRIMARY KEY, bot_name TEXT NOT NULL, token_name TEXT NOT NULL, renewable INTEGER NOT NULL, joined_at BIGINT NOT NULL, generation INTEGER NOT NULL, not_after BIGINT NOT NULL, pending_generation INTEGER, pending_cert TEXT, pending_key_fp TEXT, pending_not_after BIGINT, join_key_fp TEXT NOT NULL, authentications TEXT NOT NULL, heartbeats TEXT NOT NULL, last_seen BIGINT NOT NULL);
+CREATE INDEX bot_instances_join ON bot_instances (token_name, join_key_fp);
 CREATE INDEX bot_instances_bot ON bot_instances (bot_name);
 `,
   },

@@ -2,6 +2,7 @@ import type { AgentEvent, AgentStatus } from '../client/agent-types';
 import type { TraySettings } from './settings-store';
 import type { TrayAction } from './tray-model';
 import { LAPSE_WARNING_MS } from './tray-model';
+import { programName } from './command-line';
 import { clockFace, spokenDuration } from './time-format';
 
 /**
@@ -46,7 +47,7 @@ export class NotificationRules {
       this.heldNotified = p.id;
       const first = p.held[0]!;
       const more = p.held.length > 1 ? ` (+${p.held.length - 1} more)` : '';
-      const who = first.process ? `${first.process.command.split(/\s+/)[0]?.split('/').pop()}: ` : '';
+      const who = first.process ? `${programName(first.process.command)}: ` : '';
       if (t.held) {
         out.push({
           kind: 'held',

@@ -200,17 +200,23 @@ describe('bots end to end', () => {
     }
   });
 
-  test('a renewal whose response is lost recovers without a lock', async () => {
-    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+  test('a join and a renewal whose responses are lost recover without a lock or a second token use', async () => {
+    const { text, token } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
     const real = new HttpBotApi(tg.url, () => tg.caPem);
     let dropped = 0;
-    // The gate answers the first renewal, the answer never arrives: the gate cannot tell this from a network cut.
+    let droppedJoins = 0;
+    const lost = () => new TapgateError('gate_unreachable', 'socket hang up (response dropped by the test)', { status: 503 });
+    // The gate answers, the answer never arrives: the gate cannot tell this from a network cut.
     const lossy: BotApi = {
-      join: (b) => real.join(b),
+      async join(b) {
+        const answer = await real.join(b);
+        if (droppedJoins++ === 0) throw lost();
+        return answer;
+      },
       heartbeat: (a, b) => real.heartbeat(a, b),
       async renew(a, b) {
         const answer = await real.renew(a, b);
-        if (dropped++ === 0) throw new TapgateError('gate_unreachable', 'socket hang up (response dropped by the test)', { status: 503 });
+        if (dropped++ === 0) throw lost();
         return answer;
       },
     };
@@ -218,6 +224,8 @@ describe('bots end to end', () => {
     try {
       await waitFor('join', () => r.agent.identity);
       const id = r.agent.identity!.instanceId;
+      assert.equal(droppedJoins, 2);
+      assert.equal((await admin.tokens.get(token.name))?.uses, 1, 'the retried join spent no second use');
       await waitFor('recovery past the lost response', () => r.agent.identity!.generation >= 3);
       assert.ok(dropped >= 2);
       assert.ok(r.logs.some((l) => /renewal failed \(socket hang up/.test(l)), r.logs.join('\n'));

@@ -8,8 +8,9 @@ import { mkdtemp, rm, writeFile, readFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import net from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import http2 from 'node:http2';
 
 import { startFakeApiServer, type FakeApiServer } from '../fake-apiserver/index';
@@ -254,6 +255,41 @@ test('kubectl cp in both directions', async (t) => {
   assert.equal(await readFile(path.join(destTree, 'sub', 'a.txt'), 'utf8'), 'AAA');
 });
 
+test('attach -i echoes stdin; port-forward (SPDY over WebSocket and plain SPDY) reaches an echo port', async (t) => {
+  const { k, kubeconfig, server } = await setup(t);
+  await createPod(k, 'svc');
+  const att = await k(['attach', '-i', 'svc'], { stdin: 'to-the-main-process\n' });
+  assert.equal(ok(att, 'attach'), 'to-the-main-process\n');
+
+  for (const websockets of ['true', 'false']) {
+    const pf = await spawnKubectl(['port-forward', 'pod/svc', ':8080'], { kubeconfig, env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: websockets } });
+    t.after(() => {
+      pf.kill('SIGKILL');
+    });
+    const out = await waitForOutput(pf, (o) => /Forwarding from 127\.0\.0\.1:\d+ -> 8080/.test(o));
+    const port = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)![1]);
+    const payload = `ping ${websockets} ${'y'.repeat(70_000)}`;
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', () => c.write(payload));
+      let b = '';
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => {
+        b += d;
+        if (b.length >= payload.length) {
+          c.end();
+          resolve(b);
+        }
+      });
+      c.on('error', reject);
+    });
+    assert.equal(echoed, payload);
+    pf.kill('SIGKILL');
+  }
+  assert.deepEqual(server.portForwards.map((p) => p.transport), ['spdy-over-websocket', 'spdy']);
+  assert.equal(server.portForwards[0]!.forwarded[0]!.port, 8080);
+  await until(() => server.openStreams() === 0);
+});
+
 test('auth whoami reflects impersonation; bearer token and 401', async (t) => {
   const { k, server, dir } = await setup(t);
   const me = ok(await k(['auth', 'whoami', '-o', 'json']), 'whoami');
@@ -309,11 +345,60 @@ test('HTTP/2, HTTP/1.1 keep-alive, raw upgrade echo and 401 Status', async (t) =
   assert.equal(unauth.status, 401);
   assert.deepEqual(JSON.parse(unauth.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
 
+  // HTTP/1.1 keep-alive: sequential requests reuse one connection
+  const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca, cert: server.clientCertPem, key: server.clientKeyPem });
+  t.after(() => agent.destroy());
+  const socketsSeen = new Set<unknown>();
+  for (let i = 0; i < 3; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const req = httpsRequest(`${server.url}/version`, { agent }, (res) => {
+        socketsSeen.add(res.socket);
+        res.resume();
+        res.on('end', () => resolve());
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  assert.equal(socketsSeen.size, 1);
+  assert.equal(server.requests.at(-1)!.httpVersion, '1.1');
+
+  // watch over HTTP/1.1: headers flushed at once, chunked newline-delimited events from a resourceVersion
+  const rv = server.resourceVersion();
+  const events = await new Promise<{ type: string; object: { metadata: { name: string } } }[]>((resolve, reject) => {
+    const req = httpsRequest(`${server.url}/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true`, { agent: false, ca, cert: server.clientCertPem, key: server.clientKeyPem }, (res) => {
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers['transfer-encoding'], 'chunked');
+      let buf = '';
+      const got: { type: string; object: { metadata: { name: string } } }[] = [];
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          got.push(JSON.parse(buf.slice(0, nl)));
+          buf = buf.slice(nl + 1);
+        }
+        if (got.length === 3) {
+          req.destroy();
+          resolve(got);
+        }
+      });
+      // headers arrived before any event exists: now make some
+      server.putObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w1', namespace: 'default' }, data: { a: '1' } });
+      server.putObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w1', namespace: 'default' }, data: { a: '2' } });
+      server.deleteObject('v1', 'configmaps', 'default', 'w1');
+    });
+    req.on('error', (e) => (e.message.includes('aborted') || e.message.includes('socket hang up') ? undefined : reject(e)));
+    req.end();
+  });
+  assert.deepEqual(events.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED w1', 'MODIFIED w1', 'DELETED w1']);
+
   // raw SPDY-style upgrades: 404 Status for a missing pod, 101 + byte echo otherwise
   const rawUpgrade = (p: string) =>
     new Promise<string>((resolve, reject) => {
       const sock = tls.connect({ host: '127.0.0.1', port: server.port, ca, cert: server.clientCertPem, key: server.clientKeyPem, ALPNProtocols: ['http/1.1'] }, () => {
-        sock.write(`POST ${p} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n`);
+        sock.write(`POST ${p} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nContent-Length: 0\r\n\r\n`);
       });
       let buf = '';
       let sent = false;

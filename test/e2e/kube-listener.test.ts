@@ -141,9 +141,10 @@ interface RawResponse {
 /** One request over HTTP/1.1 with the given client certificate (undefined: none). */
 function h1Request(creds: Pick<Creds, 'certPem' | 'keyPem'> | undefined, method: string, p: string, headers: Record<string, string | string[]> = {}, body?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
+    const u = new URL(fx.kube.url);
+    // host/port/path options, not a URL string: a URL would normalise away "..", which one test sends
     const req = https.request(
-      `${fx.kube.url}${p}`,
-      { method, headers, ca: fx.ctx.tls.caPem, cert: creds?.certPem, key: creds?.keyPem, agent: false },
+      { host: u.hostname, port: Number(u.port), path: p, method, headers, ca: fx.ctx.tls.caPem, cert: creds?.certPem, key: creds?.keyPem, agent: false },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -436,6 +437,12 @@ describe('refusals are kube Status objects', () => {
     assert.match(st.message, /dev, tok/);
   });
 
+  test('a path with dot segments is refused instead of forwarded', async () => {
+    const r = await h1Request(fx.alice, 'GET', '/k/dev/api/v1/../../apis');
+    assert.equal(r.status, 400);
+    assert.equal(JSON.parse(r.body).reason, 'BadRequest');
+  });
+
   test('no client certificate is 401 Unauthorized, not a TLS error', async () => {
     const r = await h1Request(undefined, 'GET', '/k/dev/api/v1/namespaces');
     assert.equal(r.status, 401);
@@ -552,6 +559,8 @@ describe('streams and expiry', () => {
       await endsWithin(exited, 5_000);
       t.diagnostic(`kubectl exec exited ${await exited}: ${stderr.trim()}`);
       assert.notEqual(await exited, 0);
+      // the gate ends the WebSocket session with a Status on the error channel, which kubectl prints
+      assert.match(stderr, /Tapgate ended this session: locked \(mfa_device key-of-judy\): key reported lost/);
       const end = (await auditOf('kube.session.end')).find((a) => a.actor === 'user:judy');
       assert.equal(end?.reason, 'locked');
       assert.match(String(end?.data.detail), /key reported lost/);

@@ -46,69 +46,84 @@ export class TestPrompt implements TapPrompt {
   }
 }
 
-export interface Stack {
-  dir: string;
-  fake: FakeApiServer;
-  tg: TestGate;
-  browser: Browser;
+/** A person with their own browser context, security key, login, agent and kubeconfig. */
+export interface Person {
+  name: string;
   page: Page;
   login: TestLogin;
   prompt: TestPrompt;
   agent: Agent;
   kubeconfig: string;
   k(args: string[], o?: { stdin?: string | Buffer; timeoutMs?: number; context?: string }): Promise<KubectlResult>;
+  /** approves a tap URL on this person's page (one at a time) */
   tap(url: string): Promise<unknown>;
+}
+
+export interface Stack {
+  dir: string;
+  fake: FakeApiServer;
+  tg: TestGate;
+  browser: Browser;
+  /** enrols, logs in and starts an agent for a person */
+  person(name: string, roles: string[], o?: { agent?: Partial<AgentOptions>; autoTap?: boolean }): Promise<Person>;
   close(): Promise<void>;
 }
 
-export async function startStack(o: { roles?: unknown[]; userRoles?: string[]; agent?: Partial<AgentOptions>; autoTap?: boolean } = {}): Promise<Stack> {
+export async function startStack(o: { roles?: unknown[] } = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'tapgate-stack-'));
-  const fake = await startFakeApiServer({ logIntervalMs: 0 });
-  const upstream = await fake.writeKubeconfig(join(dir, 'upstream.yaml'), { context: 'dev' });
-  const tg = await startTestGate({ clusters: [{ name: 'dev', kubeconfig: upstream }], roles: o.roles });
-  const browser = await launchChromium();
-  const closers: (() => Promise<unknown>)[] = [() => fake.close(), () => tg.close(), () => browser.close()];
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
-    const { page } = await newGatePage(browser);
-    await addVirtualAuthenticator(page);
-    await tg.enrolUser('alice', o.userRoles ?? ['access'], page);
-    const login = await tg.login('alice', page);
-    // one tap at a time: the page is shared
-    let chain: Promise<unknown> = Promise.resolve();
-    const tap = (url: string) => (chain = chain.catch(() => undefined).then(() => tg.tap(page, url)));
-    const prompt = new TestPrompt(tap);
-    prompt.autoTap = o.autoTap ?? true;
-    const agent = await Agent.start({
-      login: login.state,
-      home: login.home,
-      kubeUrl: tg.gate.kubeUrl,
-      clusters: ['dev'],
-      prompt,
-      kubeconfigName: 'agent',
-      ...o.agent,
-    });
-    closers.unshift(() => agent.close());
-    const kubeconfig = agent.kubeconfigPath;
+    const fake = await startFakeApiServer({ logIntervalMs: 0 });
+    closers.push(() => fake.close());
+    const upstream = await fake.writeKubeconfig(join(dir, 'upstream.yaml'), { context: 'dev' });
+    const tg = await startTestGate({ clusters: [{ name: 'dev', kubeconfig: upstream }], roles: o.roles });
+    closers.push(() => tg.close());
+    const browser = await launchChromium();
+    closers.push(() => browser.close());
     return {
       dir,
       fake,
       tg,
       browser,
-      page,
-      login,
-      prompt,
-      agent,
-      kubeconfig,
-      tap,
-      k: (args, ko = {}) => runKubectl(['--context', ko.context ?? 'tapgate-dev', ...args], { kubeconfig, stdin: ko.stdin, timeoutMs: ko.timeoutMs ?? 30_000 }),
-      async close() {
-        for (const c of closers) await c().catch(() => undefined);
-        rmSync(dir, { recursive: true, force: true });
+      async person(name, roles, po = {}) {
+        const { page } = await newGatePage(browser);
+        await addVirtualAuthenticator(page);
+        await tg.enrolUser(name, roles, page);
+        const login = await tg.login(name, page);
+        let chain: Promise<unknown> = Promise.resolve();
+        const tap = (url: string) => (chain = chain.catch(() => undefined).then(() => tg.tap(page, url)));
+        const prompt = new TestPrompt(tap);
+        prompt.autoTap = po.autoTap ?? true;
+        const agent = await Agent.start({
+          login: login.state,
+          home: login.home,
+          kubeUrl: tg.gate.kubeUrl,
+          clusters: ['dev'],
+          prompt,
+          kubeconfigName: 'agent',
+          ...po.agent,
+        });
+        closers.push(() => agent.close());
+        const kubeconfig = agent.kubeconfigPath;
+        return {
+          name,
+          page,
+          login,
+          prompt,
+          agent,
+          kubeconfig,
+          tap,
+          k: (args, ko = {}) => runKubectl(['--context', ko.context ?? 'tapgate-dev', ...args], { kubeconfig, stdin: ko.stdin, timeoutMs: ko.timeoutMs ?? 30_000 }),
+        };
       },
+      close: closeAll,
     };
   } catch (e) {
-    for (const c of closers) await c().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    await closeAll();
     throw e;
   }
 }

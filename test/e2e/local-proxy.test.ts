@@ -10,9 +10,10 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { ControlClient, ControlServer } from '../../src/client/control-socket';
 import { spawnKubectl, runKubectl } from '../helpers/kubectl';
-import { ok, startStack, until, waitForOutput, type Stack } from './local-proxy-fixture';
+import { ok, startStack, until, waitForOutput, type Person, type Stack } from './local-proxy-fixture';
 
-let s: Stack;
+let stack: Stack;
+let s: Person & { dir: string; fake: Stack['fake'] };
 
 const pod = (name: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'busybox:1.36' }] } });
 
@@ -22,9 +23,10 @@ async function runningPod(name: string): Promise<void> {
 }
 
 before(async () => {
-  s = await startStack();
+  stack = await startStack();
+  s = { ...(await stack.person('alice', ['access'])), dir: stack.dir, fake: stack.fake };
 });
-after(() => s?.close());
+after(() => stack?.close());
 
 describe('kubectl through the local proxy', () => {
   test('the first call waits for the tap, which covers the later ones', async () => {
@@ -56,7 +58,7 @@ describe('kubectl through the local proxy', () => {
   test('get -w streams changes', async () => {
     const child = await spawnKubectl(['--context', 'tapgate-dev', 'get', 'configmaps', '-w', '--output-watch-events'], { kubeconfig: s.kubeconfig });
     try {
-      await waitForOutput(child, (o) => /EVENT|NAME/.test(o) || o.length > 0, 15_000).catch(() => '');
+      await until(async () => (await s.agent.connections()).some((c) => c.kind === 'watch' && c.summary === 'watch configmaps -n default'), 'the watch');
       s.fake.putObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'watched', namespace: 'default' }, data: {} });
       await waitForOutput(child, (o) => o.includes('watched'));
     } finally {
@@ -130,14 +132,17 @@ describe('kubectl through the local proxy', () => {
     }
   });
 
-  test('a client without the local client certificate is refused', async () => {
+  test('a client without the local client certificate is refused, and told which kubeconfig to use', async () => {
     const kc = YAML.parse(readFileSync(s.kubeconfig, 'utf8'));
-    delete kc.users[0].user['client-certificate-data'];
-    delete kc.users[0].user['client-key-data'];
+    kc.users[0].user = { token: 'not-a-certificate' };
     const file = join(s.dir, 'no-cert.yaml');
     writeFileSync(file, YAML.stringify(kc), { mode: 0o600 });
+    const before = s.fake.requests.length;
     const r = await runKubectl(['--context', 'tapgate-dev', 'get', 'pods'], { kubeconfig: file });
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /Tapgate local kube proxy.*client certificate/);
+    assert.match(r.stderr, /Warning: this is the Tapgate local kube proxy; it only accepts the client certificate in the kubeconfig it wrote: export KUBECONFIG=/);
+    const raw = await runKubectl(['--context', 'tapgate-dev', 'get', '--raw', '/api/v1/namespaces/default/pods'], { kubeconfig: file });
+    assert.match(raw.stderr, /You must be logged in to the server \(this is the Tapgate local kube proxy/);
+    assert.equal(s.fake.requests.length, before, 'nothing reached the API server');
   });
 });

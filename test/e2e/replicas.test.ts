@@ -69,8 +69,9 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
 
   test('100 simultaneous joins on one single-use token over both replicas: exactly one succeeds', async () => {
     const { text, token } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
-    const key = newBotKey();
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => joinVia(i % 2 ? b : a, text, key)));
+    // 100 different bots (keys): the same key joining again is a retry, answered with its instance.
+    const keys = Array.from({ length: 100 }, () => newBotKey());
+    const answers = await Promise.all(keys.map((key, i) => joinVia(i % 2 ? b : a, text, key)));
     const ok = answers.filter((x) => x.status === 200);
     assert.equal(ok.length, 1, `statuses: ${JSON.stringify(answers.map((x) => x.status))}`);
     for (const x of answers.filter((y) => y.status !== 200)) assert.ok(x.status >= 400 && x.status < 500, `a loser is refused, not failed: ${x.status} ${JSON.stringify(x.body)}`);
@@ -128,9 +129,28 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     assert.ok(took < 1_000, `the stream on B ended ${took} ms after the lock on A`);
   });
 
+  test('a lock with a TTL made on replica A refuses on B, and stops applying on both once it expires', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const key = newBotKey();
+    const joined = await joinVia(a, text, key);
+    assert.equal(joined.status, 200, JSON.stringify(joined.body));
+    const creds = joined.body as unknown as Creds;
+    const lock = (await a.lock({ targetKind: 'bot_instance', target: creds.instanceId, ttlMs: 3_000, message: 'brief' })) as { expiresAt: number };
+    await sleep(300); // B hears of it within a second (see the watch test); do not race that here
+    for (const r of [b, a]) {
+      const refused = await renew(r, creds, key);
+      assert.equal(refused.status, 403, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'locked');
+    }
+    await sleep(lock.expiresAt - Date.now() + 100);
+    const renewedOnB = await renew(b, creds, key);
+    assert.equal(renewedOnB.status, 200, JSON.stringify(renewedOnB.body));
+    const renewedOnA = await renew(a, renewedOnB.body as unknown as Creds, key);
+    assert.equal(renewedOnA.status, 200, JSON.stringify(renewedOnA.body));
+  });
+
   test('a replica killed with SIGKILL mid-traffic: the other keeps serving and no acknowledged audit record is lost', async (t) => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 10_000, ttlMs: 3_600_000, renewable: true });
-    const key = newBotKey();
     const acked: { instanceId: string; via: 'a' | 'b'; at: number }[] = [];
     const failedOnA: string[] = [];
     let killedAt = Infinity;
@@ -139,7 +159,7 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
       for (let i = 0; Date.now() < deadline; i++) {
         const via = (i + w) % 2 ? 'b' : 'a';
         try {
-          const x = await joinVia(via === 'a' ? a : b, text, key);
+          const x = await joinVia(via === 'a' ? a : b, text, newBotKey());
           if (x.status === 200) acked.push({ instanceId: (x.body as unknown as Creds).instanceId, via, at: Date.now() });
           else if (via === 'a') failedOnA.push(`${x.status} ${JSON.stringify(x.body)}`);
         } catch (e) {
@@ -159,6 +179,7 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     t.diagnostic(`acknowledged joins: ${acked.filter((x) => x.via === 'b').length} via B before it died, ${acked.filter((x) => x.via === 'a').length} via A`);
     const audited = new Set((await auditRows('bot.join')).filter((r) => r.outcome === 'ok').map((r) => r.data.instance));
     const missing = acked.filter((x) => !audited.has(x.instanceId));
+    assert.equal(new Set(acked.map((x) => x.instanceId)).size, acked.length, 'every acknowledged join made its own instance');
     assert.deepEqual(missing, [], `every acknowledged join is in the audit log (${acked.length} acknowledged)`);
   });
 
@@ -172,8 +193,10 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     const first = await joinVia(a, multi.text, key);
     assert.equal(first.status, 200);
     const creds = first.body as unknown as Creds;
-    const lockedJoin = await joinVia(a, multi.text, key);
+    const lockedKey = newBotKey();
+    const lockedJoin = await joinVia(a, multi.text, lockedKey);
     const locked = lockedJoin.body as unknown as Creds;
+    assert.notEqual(locked.instanceId, creds.instanceId);
     await a.lock({ targetKind: 'bot_instance', target: locked.instanceId, message: 'kept across restarts' });
     const caBefore = await caOf(a);
 
@@ -192,11 +215,11 @@ describe('two gate replicas on one PostgreSQL database', { skip: 'skip' in pgSer
     assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
     assert.equal((renewed.body as unknown as Creds).generation, 2);
     // The lock still refuses the locked instance.
-    const refused = await renew(a, locked, key);
+    const refused = await renew(a, locked, lockedKey);
     assert.equal(refused.status, 403);
     assert.equal(refused.body.code, 'locked');
     // The token remembers its uses: 2 of 5 taken before, 3 left.
-    const more = await Promise.all([0, 1, 2, 3].map((i) => joinVia(i % 2 ? b : a, multi.text, key)));
+    const more = await Promise.all([0, 1, 2, 3].map((i) => joinVia(i % 2 ? b : a, multi.text, newBotKey())));
     assert.equal(more.filter((x) => x.status === 200).length, 3);
   });
 });

@@ -287,6 +287,9 @@ const TABLE_CT = 'application/json;as=Table;v=v1;g=meta.k8s.io';
 
 // ---------------------------------------------------------------- server
 
+const maskProtocol = (p: string) => p.replace(/\//g, '_SLASH_');
+const unmaskProtocol = (p: string) => p.replace(/_SLASH_/g, '/');
+
 interface LogState {
   lines: { ts: string; text: string }[];
   followers: Set<(line: { ts: string; text: string }) => void>;
@@ -1359,7 +1362,10 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     perMessageDeflate: false,
     handleProtocols: (protocols: Set<string>, request: IncomingMessage) => {
       const allowed = (request as IncomingMessage & { _allowedProtocols?: string[] })._allowedProtocols ?? CHANNEL_PROTOCOLS;
-      for (const p of protocols) if (allowed.includes(p)) return p;
+      for (const p of protocols) {
+        const real = unmaskProtocol(p);
+        if (allowed.includes(real)) return real;
+      }
       return false;
     },
   });
@@ -1377,7 +1383,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     const imp = parseImpersonation(req.rawHeaders);
     const rec: RecordedRequest = {
       seq: ++seq, time: Date.now(), method: req.method ?? 'GET', path: p, rawQuery, query: queryObj,
-      headers: req.headers, rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, upgrade: true,
+      headers: { ...req.headers }, rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, upgrade: true,
       authUser, authMethod, user: null, impersonation: imp,
     };
     record(rec);
@@ -1417,6 +1423,9 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
       const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
       const allowed = rt.sub === 'portforward' ? ['SPDY/3.1+portforward.k8s.io', 'v4.channel.k8s.io', 'channel.k8s.io'] : CHANNEL_PROTOCOLS;
       (req as IncomingMessage & { _allowedProtocols?: string[] })._allowedProtocols = allowed;
+      // `ws` rejects subprotocols that are not RFC 7230 tokens ("SPDY/3.1+portforward.k8s.io"
+      // contains '/'); hand it a token-safe alias and answer with the real name.
+      if (req.headers['sec-websocket-protocol']) req.headers['sec-websocket-protocol'] = offered.map(maskProtocol).join(', ');
       const chosen = offered.find((o) => allowed.includes(o));
       if (offered.length && !chosen) {
         throw new ApiError(400, 'BadRequest', `unable to upgrade connection: unable to match protocol: offered ${JSON.stringify(offered)}, supported ${JSON.stringify(allowed)}`);

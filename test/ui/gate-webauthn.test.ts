@@ -249,6 +249,7 @@ describe('gate in Chromium (system clock)', () => {
     const st = await settledStatus(page);
     assert.equal(st.kind, 'error');
     assert.match(st.text, /cloned/);
+    await page.screenshot({ path: `${SCREENSHOTS}login-refused.png` });
     const rec = await refusal(tg, 'login', /^possible cloned key: sign counter \d+ after 1000$/);
     assert.equal(rec.actor, 'user:hank');
   });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
+import { invokeNames } from '../../src/tray/ipc-channels';
 import { rendererConfig } from '../../vite.config';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,7 +27,7 @@ export async function screenshot(page: Page, name: string): Promise<Buffer> {
   return png;
 }
 
-/** The tap window as the tray lays it out: a title bar, our shell (262 px), the gate's page below. */
+/** The tap window as the tray lays it out: a title bar, our shell (250 px), the gate's page below. */
 export async function composeTapWindow(browser: Browser, shell: Buffer, gate: Buffer, name: string): Promise<void> {
   const page = await browser.newPage({ viewport: { width: 480, height: 800 } });
   const img = (b: Buffer) => `data:image/png;base64,${b.toString('base64')}`;
@@ -38,4 +39,33 @@ export async function composeTapWindow(browser: Browser, shell: Buffer, gate: Bu
   const win = await page.$('#win');
   writeFileSync(join(SCREENSHOTS, name), await win!.screenshot());
   await page.close();
+}
+
+/**
+ * Stands in for the Electron preload in plain Chromium: a `window.tapgate` of kind 'electron'
+ * over the status server's HTTP bridge, so a page renders as it does inside the tray's window
+ * (e.g. the tap shell shows "Use my browser instead" rather than a link to the tap page).
+ */
+export async function emulateTrayPreload(page: Page): Promise<void> {
+  // a string, not a function: the test's transpiled code must not leak helpers into the page
+  await page.addInitScript(`(() => {
+    const listeners = new Set();
+    let source;
+    const invoke = async (name, args) => {
+      const r = await fetch('/api/invoke/' + name, { method: 'POST', headers: { 'content-type': 'application/json', 'x-tapgate': '1' }, body: JSON.stringify({ args }) });
+      const w = await r.json();
+      if (w.error) throw new Error(w.error.message);
+      return w.result;
+    };
+    const names = ${JSON.stringify(invokeNames)};
+    const api = Object.fromEntries(names.map((n) => [n, (...args) => invoke(n, args)]));
+    api.kind = 'electron';
+    api.subscribe = (l) => {
+      listeners.add(l);
+      source = source || new EventSource('/api/push');
+      source.onmessage = (m) => listeners.forEach((x) => x(JSON.parse(m.data)));
+      return () => listeners.delete(l);
+    };
+    window.tapgate = Object.freeze(api);
+  })();`);
 }

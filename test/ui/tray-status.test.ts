@@ -25,10 +25,10 @@ import { defaultSettings, SettingsStore } from '../../src/tray/settings-store';
 import { startStatusPage, startStatusServer, type StatusServer } from '../../src/tray/status-server';
 import { TrayController, type TrayPorts } from '../../src/tray/tray-controller';
 import type { TrayIconState } from '../../src/tray/tray-model';
-import { ok, startStack, until, waitForOutput, type Stack } from '../e2e/local-proxy-fixture';
+import { ok, startStack, until, waitForOutput, type Person, type Stack } from '../e2e/local-proxy-fixture';
 import { settledStatus } from '../helpers/gate';
 import { spawnKubectl } from '../helpers/kubectl';
-import { buildRenderer, composeTapWindow, screenshot } from './tray-fixture';
+import { buildRenderer, composeTapWindow, emulateTrayPreload, screenshot } from './tray-fixture';
 
 /** Real time plus an offset the test moves: the agent sees its certificate lapse without waiting 15 minutes. */
 class ShiftedClock implements Clock {
@@ -65,6 +65,7 @@ class RecordingPorts implements TrayPorts {
 }
 
 let s: Stack;
+let a: Person;
 let root: string;
 let clock: ShiftedClock;
 let page: StatusServer;
@@ -77,10 +78,11 @@ let exec: ChildProcess | undefined;
 before(async () => {
   root = await buildRenderer();
   clock = new ShiftedClock();
-  s = await startStack({ agent: { clock } });
-  page = await startStatusPage(s.agent, { root, openExternal: async () => false });
+  s = await startStack();
+  a = await s.person('alice', ['access'], { agent: { clock } });
+  page = await startStatusPage(a.agent, { root, openExternal: async () => false });
   ports = new RecordingPorts();
-  controller = new TrayController(s.agent, ports, { clock, settings: () => defaultSettings() });
+  controller = new TrayController(a.agent, ports, { clock, settings: () => defaultSettings() });
   await controller.onReady();
   viewer = await s.browser.newContext({ viewport: { width: 820, height: 660 }, colorScheme: 'light' });
   status = await viewer.newPage();
@@ -98,7 +100,7 @@ after(async () => {
 
 describe('status and tap windows over a real agent and gate', () => {
   test('after the first tap the status window counts down to MFA lapse and login expiry', async () => {
-    ok(await s.k(['version']), 'kubectl version');
+    ok(await a.k(['version']), 'kubectl version');
     await status.goto(page.url);
     await status.waitForSelector('#state-pill.verified');
     const mfa = await status.textContent('#mfa-countdown');
@@ -111,12 +113,12 @@ describe('status and tap windows over a real agent and gate', () => {
   });
 
   test('a live kubectl exec shows up with its process, pushed without a reload', async () => {
-    ok(await s.k(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shell' }, spec: { containers: [{ name: 'main', image: 'busybox:1.36' }] } }) }), 'apply pod');
-    ok(await s.k(['wait', '--for=jsonpath={.status.phase}=Running', 'pod/shell', '--timeout=20s']), 'wait pod');
-    exec = await spawnKubectl(['--context', 'tapgate-dev', 'exec', '-i', 'shell', '--', 'cat'], { kubeconfig: s.kubeconfig });
+    ok(await a.k(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shell' }, spec: { containers: [{ name: 'main', image: 'busybox:1.36' }] } }) }), 'apply pod');
+    ok(await a.k(['wait', '--for=jsonpath={.status.phase}=Running', 'pod/shell', '--timeout=20s']), 'wait pod');
+    exec = await spawnKubectl(['--context', 'tapgate-dev', 'exec', '-i', 'shell', '--', 'cat'], { kubeconfig: a.kubeconfig });
     exec.stdin!.write('ping\n');
     await waitForOutput(exec, (o) => o.includes('ping'));
-    const row = status.locator('#connections tbody tr', { hasText: 'exec -i shell -- cat' });
+    const row = status.locator('#connections tbody tr', { hasText: /exec -i shell (-c main )?-- cat/ });
     await row.waitFor({ timeout: 10_000 });
     const text = (await row.textContent())!;
     assert.match(text, new RegExp(`kubectl\\s*pid ${exec.pid}`));
@@ -126,7 +128,7 @@ describe('status and tap windows over a real agent and gate', () => {
   });
 
   test('the lapse warning appears a minute before the MFA certificate lapses', async () => {
-    const st = await s.agent.status();
+    const st = await a.agent.status();
     clock.offset = st.mfaExpires! - Date.now() - 45_000;
     await status.reload();
     const banner = status.locator('#lapse-warning');
@@ -144,32 +146,37 @@ describe('status and tap windows over a real agent and gate', () => {
   });
 
   test('after the lapse kubectl get is held; the tap window shows it; the tap completes it and the exec stream stays', async () => {
-    const st = await s.agent.status();
+    const st = await a.agent.status();
     clock.offset = st.mfaExpires! - Date.now() + 5_000;
-    s.prompt.autoTap = false;
-    const get = s.k(['get', 'pods', '-o', 'name']);
+    a.prompt.autoTap = false;
+    const get = a.k(['get', 'pods', '-o', 'name']);
     const pending = await until(async () => {
-      const p = (await s.agent.status()).pendingTap;
-      return p && p.held.some((h) => h.summary === 'get pods -o name' && h.process) ? p : undefined;
-    }, 'the held kubectl get');
-    const held = pending.held.find((h) => h.summary === 'get pods -o name')!;
+      const p = (await a.agent.status()).pendingTap;
+      return p && p.held.some((h) => h.summary.startsWith('get pods') && h.process) ? p : undefined;
+    }, 'the held kubectl get').catch(async (e) => {
+      throw new Error(`${(e as Error).message}; agent status: ${JSON.stringify(await a.agent.status())}`);
+    });
+    const held = pending.held.find((h) => h.summary.startsWith('get pods'))!;
     assert.match(held.process!.command, /kubectl .*get pods -o name/);
 
     // the tray opened its tap window for it and said so
     await until(() => ports.taps.some((p) => p.id === pending.id), 'the tap window');
-    const heldNote = await until(() => ports.notices.find((n) => n.kind === 'held'), 'the held notification');
+    const heldNote = await until(() => ports.notices.find((n) => n.kind === 'held' && n.body.includes('get pods')), 'the held notification');
     assert.equal(heldNote.title, 'kubectl is waiting for your tap');
-    assert.match(heldNote.body, /^dev: kubectl: get pods -o name · gives up in [12]:\d\d$/);
+    assert.match(heldNote.body, /^dev: kubectl: get pods -n default · gives up in [12]:\d\d$/);
 
     // the tap window's shell: what waits, for how long, Cancel, the tap page
-    const shell = await viewer.newPage({ viewport: { width: 440, height: 262 } });
+    const shell = await viewer.newPage();
+    await shell.setViewportSize({ width: 440, height: 250 });
+    await emulateTrayPreload(shell);
     await shell.goto(page.pageUrl('tap'));
-    const item = shell.locator('#held li', { hasText: 'get pods -o name' });
+    const item = shell.locator('#held li', { hasText: 'kubectl get pods -o name' });
     await item.waitFor();
-    assert.match((await item.textContent())!, new RegExp(`dev.*kubectl .*get pods -o name.*pid ${held.process!.pid}`));
+    assert.match((await item.textContent())!, new RegExp(`^dev\\s*kubectl get pods -o name\\s*kubectl · pid ${held.process!.pid} · held \\d+s$`));
     assert.match((await shell.textContent('#title'))!, /kubectl is waiting for your tap/);
     assert.match((await shell.textContent('#giveup'))!, /give up in [12]:\d\d/);
-    assert.equal(await shell.getAttribute('#open-tap', 'href'), pending.tapUrl);
+    assert.equal(await shell.isVisible('#browser'), true, '"Use my browser instead" in the tray window');
+    assert.equal(await shell.isVisible('#below'), true);
     assert.equal(await shell.isEnabled('#cancel'), true);
     const shellPng = await screenshot(shell, 'tray-tap-shell.png');
 
@@ -180,13 +187,20 @@ describe('status and tap windows over a real agent and gate', () => {
 
     // the tap, on the gate's own page (its origin is the relying party)
     clock.offset = 0;
-    await s.page.setViewportSize({ width: 440, height: 470 });
-    await s.page.goto(pending.tapUrl);
-    await s.page.waitForSelector('#approve');
-    const gatePng = await s.page.screenshot();
+    await a.page.setViewportSize({ width: 440, height: 510 });
+    await a.page.goto(pending.tapUrl);
+    await a.page.waitForSelector('#approve');
+    const gatePng = await a.page.screenshot();
     await composeTapWindow(s.browser, shellPng, gatePng, 'tray-tap-window.png');
-    await s.page.click('#approve');
-    assert.equal((await settledStatus(s.page)).kind, 'ok');
+    // the same page in a plain browser (headless agent): a link to the tap page instead
+    const plain = await viewer.newPage();
+    await plain.goto(page.pageUrl('tap'));
+    await plain.locator('#open-tap').waitFor();
+    assert.equal(await plain.getAttribute('#open-tap', 'href'), pending.tapUrl);
+    assert.equal(await plain.isVisible('#browser'), false);
+    await plain.close();
+    await a.page.click('#approve');
+    assert.equal((await settledStatus(a.page)).kind, 'ok');
 
     const r = await get;
     assert.equal(r.code, 0, r.stderr);
@@ -204,13 +218,13 @@ describe('status and tap windows over a real agent and gate', () => {
 
   test('Disconnect in the status window ends the kubectl exec', async () => {
     await status.reload();
-    const row = status.locator('#connections tbody tr', { hasText: 'exec -i shell -- cat' });
+    const row = status.locator('#connections tbody tr', { hasText: /exec -i shell (-c main )?-- cat/ });
     await row.waitFor();
     const closed = once(exec!, 'close');
     await row.locator('button', { hasText: 'Disconnect' }).click();
     await closed;
     await row.waitFor({ state: 'detached' });
-    assert.equal((await s.agent.connections()).some((c) => c.kind === 'exec'), false);
+    assert.equal((await a.agent.connections()).some((c) => c.kind === 'exec'), false);
     exec = undefined;
   });
 
@@ -218,7 +232,7 @@ describe('status and tap windows over a real agent and gate', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tapgate-tray-settings-'));
     const store = new SettingsStore(join(dir, 'settings.json'));
     store.update({ server: s.tg.url });
-    const server = await startStatusServer({ api: createInvokeApi({ agent: s.agent, settings: store, keyProtected: () => false, openExternal: async () => false }), subscribe: (l) => s.agent.subscribe(l), root });
+    const server = await startStatusServer({ api: createInvokeApi({ agent: a.agent, settings: store, keyProtected: () => false, openExternal: async () => false }), subscribe: (l) => a.agent.subscribe(l), root });
     try {
       await status.goto(server.pageUrl('status', 'settings'));
       await status.waitForSelector('#view-settings:not([hidden])');

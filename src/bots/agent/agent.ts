@@ -60,6 +60,7 @@ export class BotAgent {
   private readonly dataDir: string;
   private readonly dest: string;
   private id?: SavedIdentity;
+  private joinKey?: { publicKeyPem: string; privateKeyPem: string };
   private stopped = false;
   private wake?: () => void;
   private readonly startedAt: number;
@@ -94,6 +95,7 @@ export class BotAgent {
     const lock = await DestinationLock.acquire(this.dest);
     try {
       await this.withRetries(() => this.obtain(), this.o.oneshot ? ONESHOT_ATTEMPTS : Infinity);
+      if (this.stopped && !this.id) return;
       await this.beat().catch((e: unknown) => this.log(`heartbeat failed: ${describeError(e)}`));
       if (this.o.oneshot) return;
       await this.loop();
@@ -150,6 +152,7 @@ export class BotAgent {
         const delay = backoffDelay(attempt, this.random);
         this.log(`${describeError(e)}; retrying in ${Math.round(delay / 1000)}s`);
         await this.sleep(delay);
+        if (this.stopped) return;
       }
     }
   }
@@ -211,9 +214,11 @@ export class BotAgent {
 
   private async join(): Promise<void> {
     const token = await this.readToken();
-    const key = await generateKeyPair();
+    // Kept across retries: the gate answers a join repeated with the same key again instead of spending another use.
+    const key = (this.joinKey ??= await generateKeyPair());
     const creds = await this.api.join({ token: token.text, publicKey: key.publicKeyPem, ttl: this.o.ttlMs });
     await this.accept(creds, key.privateKeyPem, token.name, 'joined');
+    this.joinKey = undefined;
   }
 
   private async rejoin(id: SavedIdentity): Promise<void> {

@@ -183,7 +183,8 @@ export function register(program: Command): void {
       const login = requireLogin();
       const kubeUrl = (o.kubeUrl ?? process.env.TAPGATE_KUBE_URL ?? defaultKubeUrl(login.profile.server)).replace(/\/+$/, '');
       const file = resolve(o.kubeconfig ?? defaultKubeconfigFile());
-      const env = process.env.TAPGATE_HOME ? [{ name: 'TAPGATE_HOME', value: resolve(process.env.TAPGATE_HOME) }] : [];
+      // the plugin must find the same login and agent as this shell
+      const env = (['TAPGATE_HOME', 'TAPGATE_AGENT_SOCKET'] as const).flatMap((name) => (process.env[name] ? [{ name, value: resolve(process.env[name]!) }] : []));
       const { context } = await upsertExecContext(file, {
         cluster,
         server: `${kubeUrl}/k/${cluster}`,

@@ -7,7 +7,7 @@ import type { Authorizer, ClientConn } from './client-conn';
 import { impersonationHeaderIn, impersonationRefusal } from './impersonation';
 import type { KubeMetrics } from './metrics';
 import type { RefusalAuditor } from './refusal-audit';
-import { parseGatePath, streamKindOf, type StreamKind } from './request-path';
+import { hasDotSegment, parseGatePath, streamKindOf, type StreamKind } from './request-path';
 import { KubeRefusal } from './status';
 import type { Upstream } from './upstream';
 
@@ -53,6 +53,12 @@ export class Admission {
       upstream = cluster === undefined ? undefined : deps.upstreams.get(cluster);
       if (!gatePath || !upstream) refusal = this.unknownCluster(ctx, cluster);
       else refusal = checkCluster(ctx, gatePath.cluster);
+    }
+    if (!refusal && gatePath && hasDotSegment(gatePath.upstreamPath)) {
+      refusal = new KubeRefusal('BadRequest', 'the request path has "." or ".." segments, which the kube listener does not forward; kubectl never sends them', {
+        status: 400,
+        auditReason: 'dot segment in path',
+      });
     }
     if (!refusal && ctx) {
       const header = impersonationHeaderIn(headers);

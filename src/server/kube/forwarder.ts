@@ -10,7 +10,7 @@ import type { ClientConn } from './client-conn';
 import { upstreamHeaders } from './impersonation';
 import type { KubeMetrics } from './metrics';
 import { podTarget } from './request-path';
-import { MFA_REQUIRED, statusBody, type KubeStatus } from './status';
+import { cutStatus, statusBody } from './status';
 import type { StreamHandle, StreamInfo, StreamRegistry } from './streams';
 import type { UpstreamExchange } from './upstream';
 
@@ -205,11 +205,7 @@ function relay(body: Readable, out: Writable, exchange: UpstreamExchange, jsonWa
 
 /** The watch event the API server itself sends when a watch cannot go on. */
 function watchErrorEvent(reason: StreamEndReason, detail: string): string {
-  const status: KubeStatus =
-    reason === 'locked' || reason === 'disconnected'
-      ? { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Forbidden', code: 403, message: `Tapgate ended this watch: ${detail}` }
-      : { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: MFA_REQUIRED, code: 401, message: `Tapgate ended this watch: ${detail}; tap your security key to continue` };
-  return `${JSON.stringify({ type: 'ERROR', object: status })}\n`;
+  return `${JSON.stringify({ type: 'ERROR', object: cutStatus(reason, detail, 'watch') })}\n`;
 }
 
 export function respondH2(stream: ServerHttp2Stream, e: TapgateError): void {

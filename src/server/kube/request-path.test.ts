@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseGatePath, podTarget, streamKindOf, type StreamKind } from './request-path';
+import { hasDotSegment, parseGatePath, podTarget, streamKindOf, type StreamKind } from './request-path';
 
 test('parseGatePath: /k/<cluster>/<kube path> and nothing else', () => {
   const cases: [string, ReturnType<typeof parseGatePath>][] = [
@@ -45,4 +45,9 @@ test('podTarget: namespace, pod and exec command for the audit log', () => {
   });
   assert.deepEqual(podTarget('/api/v1/namespaces/pay/pods/web-1/portforward?ports=8080'), { namespace: 'pay', pod: 'web-1' });
   assert.equal(podTarget('/api/v1/namespaces/pay/pods'), undefined);
+});
+
+test('hasDotSegment: no climbing out of the cluster\'s base path', () => {
+  for (const p of ['/../c-2/api', '/api/../../x', '/./api', '/%2e%2e/x', '/%2E./x', '/api/v1/..']) assert.equal(hasDotSegment(p), true, p);
+  for (const p of ['/api/v1/pods', '/api/v1/namespaces/a..b/pods', '/api?x=/../', '/.well-known/openid-configuration', '/']) assert.equal(hasDotSegment(p), false, p);
 });

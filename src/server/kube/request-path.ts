@@ -28,6 +28,21 @@ export function parseGatePath(url: string): GatePath | undefined {
   return { cluster, upstreamPath: rest.startsWith('/') ? rest : `/${rest}` };
 }
 
+/**
+ * True if the path has a "." or ".." segment (also percent-encoded). Kubernetes clients never
+ * send them, and behind an API server that sits under a path prefix (Rancher-style
+ * /k8s/clusters/<id>) one could climb out of the configured cluster with the gate's credentials.
+ */
+export function hasDotSegment(upstreamPath: string): boolean {
+  const [path] = splitQuery(upstreamPath);
+  for (const seg of path.split('/')) {
+    if (seg.length === 0 || seg.length > 6) continue;
+    const s = seg.replace(/%2e/gi, '.');
+    if (s === '.' || s === '..') return true;
+  }
+  return false;
+}
+
 function splitQuery(path: string): [string, string] {
   const q = path.indexOf('?');
   return q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q + 1)];

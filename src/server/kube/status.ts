@@ -1,4 +1,5 @@
 import { TapgateError } from '../../core/errors';
+import type { StreamEndReason } from './auth-context';
 
 /**
  * Refusals on the kube listener are Kubernetes `Status` objects, so kubectl, client-go and k9s
@@ -61,4 +62,16 @@ export function rawStatusResponse(e: TapgateError): Buffer {
     `Content-Length: ${body.length}\r\n` +
     'Connection: close\r\n\r\n';
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+/** Why Tapgate ended a live stream, as the Status a watch ERROR event or an exec error channel carries. */
+export function cutStatus(reason: StreamEndReason, detail: string, what: 'watch' | 'session'): KubeStatus {
+  const base = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure' } as const;
+  if (reason === 'locked' || reason === 'disconnected') {
+    return { ...base, reason: 'Forbidden', code: 403, message: `Tapgate ended this ${what}: ${detail}` };
+  }
+  if (reason === 'listener_closed') {
+    return { ...base, reason: 'ServiceUnavailable', code: 503, message: `Tapgate ended this ${what}: ${detail}; run the command again` };
+  }
+  return { ...base, reason: MFA_REQUIRED, code: 401, message: `Tapgate ended this ${what}: ${detail}; tap your security key to continue` };
 }

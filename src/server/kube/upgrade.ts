@@ -1,6 +1,6 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock';
 import type { Admitted } from './admission';
@@ -8,8 +8,9 @@ import type { ClientConn } from './client-conn';
 import { streamInfoOf, unreachable } from './forwarder';
 import { upstreamHeaders } from './impersonation';
 import type { KubeMetrics } from './metrics';
-import { rawStatusResponse } from './status';
+import { cutStatus, rawStatusResponse } from './status';
 import type { StreamHandle, StreamRegistry } from './streams';
+import { channelErrorAndClose, STATUS_CHANNEL_PROTOCOLS, WsFrameTracker } from './websocket-frames';
 
 /** A refusal body longer than this is cut; kubectl only needs the Status to decide on a fallback. */
 const MAX_REFUSAL_BODY = 1024 * 1024;
@@ -26,7 +27,7 @@ const REFRAMED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'cont
 export class UpgradeForwarder {
   constructor(private readonly deps: { registry: StreamRegistry; metrics: KubeMetrics; clock: Clock; log: Logger }) {}
 
-  forward(req: IncomingMessage, client: Duplex, head: Buffer, a: Admitted, conn: ClientConn): void {
+  forward(req: IncomingMessage, client: Socket, head: Buffer, a: Admitted, conn: ClientConn): void {
     const { metrics, log } = this.deps;
     const { origin, tls: t } = a.upstream.creds;
     const headers = upstreamHeaders(req.headersDistinct, a.ctx.as, a.upstream.creds.authorization(), { upgrade: true });
@@ -92,23 +93,42 @@ export class UpgradeForwarder {
       let headText = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
       for (let i = 0; i < res.rawHeaders.length; i += 2) headText += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`;
       client.write(Buffer.from(`${headText}\r\n`, 'latin1'));
-      if (upHead.length) client.write(upHead);
+      // Channel sessions can be ended with a message kubectl prints, if we know where frames end.
+      const tracker = STATUS_CHANNEL_PROTOCOLS.has(String(res.headers['sec-websocket-protocol'] ?? '')) ? new WsFrameTracker() : undefined;
+      const track = (c: Buffer) => tracker!.observe(c);
+      if (upHead.length) {
+        tracker?.observe(upHead);
+        client.write(upHead);
+      }
       if (head.length) upSocket.write(head);
       setInteractive(client);
       setInteractive(upSocket);
 
       let handle: StreamHandle | undefined;
+      let ending = false;
       const end = (reason: 'client_closed' | 'upstream_closed') => {
         handle?.end(reason);
+        if (ending) return;
         client.destroy();
         upSocket.destroy();
       };
       client.once('close', () => end('client_closed'));
       upSocket.once('close', () => end('upstream_closed'));
       upSocket.on('error', () => upSocket.destroy());
+      if (tracker) upSocket.on('data', track);
       client.pipe(upSocket);
       upSocket.pipe(client);
-      handle = this.deps.registry.open(streamInfoOf(a, conn.remote, this.deps.clock.now()), () => {
+      handle = this.deps.registry.open(streamInfoOf(a, conn.remote, this.deps.clock.now()), (reason, detail) => {
+        if (tracker?.atBoundary && client.writable) {
+          ending = true;
+          upSocket.unpipe(client);
+          client.unpipe(upSocket);
+          upSocket.destroy();
+          client.end(channelErrorAndClose(cutStatus(reason, detail, 'session')));
+          // the client gets a moment to read the message; then the socket goes regardless
+          client.setTimeout(5_000, () => client.destroy());
+          return;
+        }
         client.destroy();
         upSocket.destroy();
       });
@@ -119,8 +139,7 @@ export class UpgradeForwarder {
 }
 
 /** Exec and port-forward are interactive: no Nagle delay, and no idle timeout from the HTTP server. */
-function setInteractive(s: Duplex): void {
-  const sock = s as Duplex & { setNoDelay?: (v: boolean) => void; setTimeout?: (ms: number) => void };
-  sock.setNoDelay?.(true);
-  sock.setTimeout?.(0);
+function setInteractive(s: Socket): void {
+  s.setNoDelay(true);
+  s.setTimeout(0);
 }

@@ -40,8 +40,8 @@ export function pageRoutes(app: GateApp, ctx: GateContext, svc: GateServices): v
       body: html`<h1>Register a security key</h1>
 <p>For <strong>${link.userName}</strong>${link.keys ? html` (you have ${link.keys} key${link.keys > 1 ? 's' : ''} already)` : ''}. Insert your key, press the button, then touch the key and enter its PIN when asked.</p>
 <div id="key-name-row"><label for="key-name">Name for this key (optional)</label><input id="key-name" type="text" maxlength="64" autocomplete="off" placeholder="e.g. blue yubikey"></div>
-<div class="actions"><button id="register" type="button">Register security key</button></div>
-<p class="note">This link works once, until ${formatTime(link.expiresAt)}.</p>`,
+<div class="actions" id="actions"><button id="register" type="button">Register security key</button></div>
+<p class="note" id="note">This link works once, until ${formatTime(link.expiresAt)}.</p>`,
     }));
   });
 
@@ -63,7 +63,7 @@ export function pageRoutes(app: GateApp, ctx: GateContext, svc: GateServices): v
 <dt>Requested from</dt><dd>${from}</dd>
 <dt>Link expires</dt><dd>${formatTime(s.expiresAt)}</dd>
 </dl>
-<div class="actions"><button id="signin" type="button">Sign in with security key</button></div>`,
+<div class="actions" id="actions"><button id="signin" type="button">Sign in with security key</button></div>`,
     }));
   });
 
@@ -87,8 +87,8 @@ export function pageRoutes(app: GateApp, ctx: GateContext, svc: GateServices): v
 <dt>Requested by</dt><dd>${who}</dd>
 ${p.requester.command ? html`<dt>Command</dt><dd><code>${p.requester.command}</code></dd>` : ''}
 </dl>
-<div class="actions"><button id="approve" type="button">Approve with security key</button><button id="deny" class="secondary" type="button">Deny</button></div>
-<p class="note">Approve only if you started this just now.</p>`,
+<div class="actions" id="actions"><button id="approve" type="button">Approve with security key</button><button id="deny" class="secondary" type="button">Deny</button></div>
+<p class="note" id="note">Approve only if you started this just now.</p>`,
     }));
   });
 }
