@@ -13,29 +13,34 @@ const root = resolve(import.meta.dirname, 'renderer');
 /** Native modules stay outside the bundle (electron-builder rebuilds them and unpacks them from asar). */
 const NATIVE = ['electron', 'better-sqlite3', 'pg-native', 'bufferutil', 'utf-8-validate', 'cpu-features', 'ssh2'];
 
+/** esbuild options for the Electron main process and preload (exported for the bundle's own test). */
+export function electronBuilds(outDir = resolve(import.meta.dirname, 'dist-electron')): BuildOptions[] {
+  const common: BuildOptions = {
+    bundle: true,
+    platform: 'node',
+    target: 'node22', // Electron 38's Node
+    format: 'cjs',
+    sourcemap: 'linked',
+    external: NATIVE,
+    logLevel: 'warning',
+    tsconfig: resolve(import.meta.dirname, 'electron', 'tsconfig.json'),
+    // src/ is ESM; the few import.meta.url uses get the bundle's own file URL
+    define: { 'import.meta.url': '__tapgateImportMetaUrl' },
+    banner: { js: "const __tapgateImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  };
+  return [
+    { ...common, entryPoints: [resolve(import.meta.dirname, 'electron', 'main.ts')], outfile: resolve(outDir, 'main.cjs') },
+    // a sandboxed preload may require only 'electron': no banner, nothing external but electron
+    { ...common, define: {}, banner: {}, external: ['electron'], entryPoints: [resolve(import.meta.dirname, 'electron', 'preload.ts')], outfile: resolve(outDir, 'preload.cjs') },
+  ];
+}
+
 function electronBundles(): Plugin {
   return {
     name: 'tapgate-electron-bundles',
     apply: 'build',
     async closeBundle() {
-      const common: BuildOptions = {
-        bundle: true,
-        platform: 'node',
-        target: 'node22', // Electron 38's Node
-        format: 'cjs',
-        sourcemap: 'linked',
-        external: NATIVE,
-        logLevel: 'warning',
-        tsconfig: resolve(import.meta.dirname, 'electron', 'tsconfig.json'),
-        // src/ is ESM; the few import.meta.url uses get the bundle's own file URL
-        define: { 'import.meta.url': '__tapgateImportMetaUrl' },
-        banner: { js: "const __tapgateImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-      };
-      await Promise.all([
-        esbuild({ ...common, entryPoints: [resolve(import.meta.dirname, 'electron', 'main.ts')], outfile: resolve(import.meta.dirname, 'dist-electron', 'main.cjs') }),
-        // a sandboxed preload may require only 'electron': no banner, nothing external but electron
-        esbuild({ ...common, define: {}, banner: {}, external: ['electron'], entryPoints: [resolve(import.meta.dirname, 'electron', 'preload.ts')], outfile: resolve(import.meta.dirname, 'dist-electron', 'preload.cjs') }),
-      ]);
+      await Promise.all(electronBuilds().map((o) => esbuild(o)));
     },
   };
 }

@@ -67,7 +67,9 @@ if (!claimSingleInstance(app, launch, ARGV_OFFSET)) {
   app.on('window-all-closed', () => undefined); // a tray app outlives its windows
   app.on('web-contents-created', (_e, wc) => {
     const kind = () => (gateContents.has(wc) ? 'gate' : 'renderer');
-    const guard = (e: { preventDefault(): void }, url: string) => mayNavigate(kind(), url, gateOrigin) || e.preventDefault();
+    const guard = (e: { preventDefault(): void }, url: string) => {
+      if (!mayNavigate(kind(), url, gateOrigin)) e.preventDefault();
+    };
     wc.on('will-navigate', (e) => guard(e, e.url));
     wc.on('will-redirect', (e) => guard(e, e.url));
     wc.on('will-attach-webview', (e) => e.preventDefault());

@@ -19,5 +19,5 @@ const walk = (dir) => {
 };
 roots.forEach(walk);
 files.sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env: { ...process.env, TAPGATE_TEST: '1' } });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', ...files], { stdio: 'inherit', env: { ...process.env, TAPGATE_TEST: '1' } });
 process.exit(r.status ?? 1);

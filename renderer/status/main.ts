@@ -53,7 +53,7 @@ function renderBanner(state: TrayIconState, now: number): void {
     );
   }
   if (state === 'error') return replace(el, h('div', { class: 'banner bad', role: 'alert' }, status.error ?? 'The agent reported an error.'));
-  if (!status.user) return replace(el, h('div', { class: 'banner info' }, 'Not logged in. Run ', h('code', {}, `tapgate login --server ${status.server || 'URL'}`), ' in a terminal.'));
+  if (!status.user) return replace(el, h('div', { class: 'banner info' }, h('span', {}, 'Not logged in. Run ', h('code', {}, `tapgate login --server ${status.server || 'URL'}`), ' in a terminal.')));
   return replace(el);
 }
 
@@ -68,7 +68,9 @@ function renderCountdowns(state: TrayIconState, now: number): void {
     ? `until MFA lapses${s?.mfaTtlMs ? ` · granted ${spokenDuration(s.mfaTtlMs)}` : ''}`
     : state === 'waiting'
       ? 'waiting for your tap'
-      : 'not verified · the next kubectl call asks for a tap';
+      : s?.user
+        ? 'not verified · the next kubectl call asks for a tap'
+        : 'log in first';
   setBar('mfa-bar', valid && s?.mfaTtlMs ? mfaLeft / s.mfaTtlMs : 0, valid && mfaLeft <= 60_000 ? 'warn' : '');
   const loginLeft = s?.loginExpires !== undefined ? s.loginExpires - now : 0;
   const loggedIn = !!s?.user && loginLeft > 0;
@@ -111,7 +113,7 @@ function renderEvents(): void {
     .sort((a, b) => b.at - a.at)
     .slice(0, 12)
     .map((e) => h('li', {}, h('span', { class: 'muted mono' }, new Date(e.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })), h('span', { class: `kind ${e.kind}` }, e.kind), h('span', {}, e.message)));
-  replace(byId('events'), ...(items.length ? items : [h('li', { class: 'muted' }, 'Nothing yet.')]));
+  replace(byId('events'), ...(items.length ? items : [h('li', { class: 'muted none' }, 'Nothing yet.')]));
 }
 
 function age(ms: number): string {

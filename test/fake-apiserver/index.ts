@@ -1049,7 +1049,8 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
       if (r.resource === 'deployments') deploymentStatus(out);
       if (r.resource === 'namespaces') out.metadata.labels = { ...(out.metadata.labels ?? {}), 'kubernetes.io/metadata.name': out.metadata.name };
     }
-    delete out.metadata.resourceVersion;
+    if (dryRun) out.metadata.resourceVersion = cur.metadata.resourceVersion;
+    else delete out.metadata.resourceVersion;
     return store.update(r, out, dryRun);
   }
 

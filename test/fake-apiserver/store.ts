@@ -60,13 +60,14 @@ export class Store {
   }
 
   /** Store a new object (already validated); assigns uid/rv/timestamps. */
-  create(r: ResourceDef, obj: KObj, dryRun = false): KObj {
+  create(r: ResourceDef, input: KObj, dryRun = false): KObj {
+    // kind and apiVersion first, like the real serializer
+    const { kind: _k, apiVersion: _a, ...rest } = input;
+    const obj: KObj = { kind: r.kind, apiVersion: apiVersionOf(r), ...rest };
     const m = obj.metadata;
     m.uid ??= randomUUID();
     m.creationTimestamp ??= new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     if (m.generation === undefined && (r.resource === 'pods' || r.resource === 'deployments')) m.generation = 1;
-    obj.apiVersion = apiVersionOf(r);
-    obj.kind = r.kind;
     if (dryRun) {
       m.resourceVersion ??= String(this.rv);
       return obj;
@@ -77,9 +78,9 @@ export class Store {
     return obj;
   }
 
-  update(r: ResourceDef, obj: KObj, dryRun = false): KObj {
-    obj.apiVersion = apiVersionOf(r);
-    obj.kind = r.kind;
+  update(r: ResourceDef, input: KObj, dryRun = false): KObj {
+    const { kind: _k, apiVersion: _a, ...rest } = input;
+    const obj: KObj = { kind: r.kind, apiVersion: apiVersionOf(r), ...rest };
     if (dryRun) return obj;
     obj.metadata.resourceVersion = String(this.nextRv());
     this.bucket(rkeyOf(r)).set(`${r.namespaced ? obj.metadata.namespace : ''}/${obj.metadata.name}`, obj);

@@ -54,7 +54,7 @@ const COLUMNS: Record<string, Col[]> = {
   namespaces: [NAME, col('Status', (o) => o.status?.phase ?? 'Active'), AGE],
   nodes: [
     NAME,
-    col('Status', (o) => (o.status?.conditions ?? []).some((c: KObj) => c.type === 'Ready' && c.status === 'True') ? 'Ready' : 'NotReady'),
+    col('Status', (o) => `${(o.status?.conditions ?? []).some((c: KObj) => c.type === 'Ready' && c.status === 'True') ? 'Ready' : 'NotReady'}${o.spec?.unschedulable ? ',SchedulingDisabled' : ''}`),
     col('Roles', () => '<none>'),
     AGE,
     col('Version', (o) => o.status?.nodeInfo?.kubeletVersion ?? ''),
