@@ -1,6 +1,6 @@
 import { build as esbuild, type BuildOptions } from 'esbuild';
 import { resolve } from 'node:path';
-import { defineConfig, type Plugin, type UserConfig } from 'vite';
+import { defineConfig, type InlineConfig, type Plugin, type UserConfig } from 'vite';
 
 /**
  * `vite build`: the tray's pages (renderer/status, renderer/tap) into dist/renderer, with
@@ -45,13 +45,11 @@ function electronBundles(): Plugin {
   };
 }
 
-/** The renderer part alone, into another directory (the UI tests build their own copy). */
-export function rendererConfig(outDir = resolve(import.meta.dirname, 'dist', 'renderer')): UserConfig {
+function rendererOptions(outDir = resolve(import.meta.dirname, 'dist', 'renderer')): UserConfig {
   return {
     root,
     base: './',
     logLevel: 'warn',
-    configFile: false,
     build: {
       outDir,
       emptyOutDir: true,
@@ -62,4 +60,9 @@ export function rendererConfig(outDir = resolve(import.meta.dirname, 'dist', 're
   };
 }
 
-export default defineConfig({ ...rendererConfig(), configFile: undefined, plugins: [electronBundles()] });
+/** The renderer part alone, into another directory (the UI tests build their own copy). */
+export function rendererConfig(outDir?: string): InlineConfig {
+  return { ...rendererOptions(outDir), configFile: false };
+}
+
+export default defineConfig({ ...rendererOptions(), plugins: [electronBundles()] });

@@ -1,6 +1,6 @@
 import type { AgentStatus, PendingTap } from '../../src/client/agent-types';
 import type { TrayPush } from '../../src/tray/agent-source';
-import { clockFace } from '../../src/tray/time-format';
+import { clockFace, spokenDuration } from '../../src/tray/time-format';
 import { getBridge } from '../shared/bridge';
 import { programName, readableCommand } from '../../src/tray/command-line';
 import { AgentClock, byId, h, replace } from '../shared/dom';
@@ -32,7 +32,7 @@ function render(): void {
   if (!p) {
     const verified = status?.state === 'verified' || status?.state === 'lapsing';
     byId('title').textContent = verified ? 'Verified' : 'No tap requested';
-    byId('subtitle').textContent = verified && status?.mfaExpires ? `MFA certificate valid for ${clockFace(status.mfaExpires - now)}. You can close this window.` : 'Nothing is waiting for a tap.';
+    byId('subtitle').textContent = verified && status?.mfaExpires ? `kubectl can go on for ${spokenDuration(status.mfaTtlMs ?? status.mfaExpires - now)} without another tap. You can close this window.` : 'Nothing is waiting for a tap.';
     replace(byId('held'));
     byId('giveup').textContent = '';
     setBar(0);

@@ -8,6 +8,7 @@ import { Locks } from '../locks/locks';
 import { CertificateAuthority, generateKeyPair } from '../pki/ca';
 import type { Db } from '../store/db';
 import { openDb } from '../store/open';
+import { tryStartTestPostgres, type TestPostgres } from '../../test/helpers/postgres';
 import { BotAdmin } from './admin';
 import { signRejoinProof } from './rejoin-proof';
 import { BotService, type BotCredentials } from './service';
@@ -20,7 +21,20 @@ interface Held {
   keyPem: string;
 }
 
-describe('BotService', () => {
+const pgServer = await tryStartTestPostgres();
+const engines: { name: string; skip?: string; open: () => Promise<Db> }[] = [
+  { name: 'SQLite', open: () => openDb({ type: 'sqlite', path: ':memory:' }) },
+  {
+    name: 'PostgreSQL',
+    skip: 'skip' in pgServer ? pgServer.skip : undefined,
+    open: async () => openDb({ type: 'postgres', url: await (pgServer as TestPostgres).newDatabase() }),
+  },
+];
+after(async () => {
+  if (!('skip' in pgServer)) await pgServer.stop();
+});
+
+for (const engine of engines) describe(`BotService on ${engine.name}`, { skip: engine.skip }, () => {
   let db: Db;
   let clock: ManualClock;
   let audit: AuditLog;
@@ -35,7 +49,8 @@ describe('BotService', () => {
   });
 
   beforeEach(async () => {
-    db = await openDb({ type: 'sqlite', path: ':memory:' });
+    await db?.close();
+    db = await engine.open();
     audit = new AuditLog(db, clock);
     locks = new Locks(db, audit, clock);
     await locks.reload();

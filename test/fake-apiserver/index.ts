@@ -305,18 +305,10 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   const gitVersion = opts.gitVersion ?? 'v1.35.0';
 
   let tls = opts.tls;
-  let clientCertPem = tls?.clientCertPem;
-  let clientKeyPem = tls?.clientKeyPem;
-  if (!tls || !clientCertPem || !clientKeyPem) {
-    const pki = await makeTestPki({ clientCN: opts.clientCN ?? 'fake-admin', clientOrgs: opts.clientOrgs ?? ['system:masters'] });
-    if (!tls) tls = pki;
-    if (!clientCertPem || !clientKeyPem) {
-      if (tls === pki) {
-        clientCertPem = pki.clientCertPem;
-        clientKeyPem = pki.clientKeyPem;
-      }
-    }
-  }
+  if (!tls) tls = await makeTestPki({ clientCN: opts.clientCN ?? 'fake-admin', clientOrgs: opts.clientOrgs ?? ['system:masters'] });
+  // with caller-supplied TLS and no client cert, kubeconfig() falls back to the bearer token
+  const clientCertPem = tls.clientCertPem;
+  const clientKeyPem = tls.clientKeyPem;
   const caPem = tls.caPem;
   const token = opts.token ?? randomBytes(24).toString('hex');
   const tokens = new Map<string, UserInfo>(Object.entries(opts.tokens ?? {}));
@@ -336,7 +328,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   const fsBase = mkdtempSync(path.join(os.tmpdir(), 'fake-apiserver-'));
   const podTimers = new Set<NodeJS.Timeout>();
 
-  const R = (group: string, resource: string) => findResource(group, group ? 'v1' : 'v1', resource)!;
+  const R = (group: string, resource: string) => findResource(group, 'v1', resource)!;
   const NS = R('', 'namespaces');
   const PODS = R('', 'pods');
 
@@ -952,11 +944,10 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
         const ra = body?.spec?.resourceAttributes;
         let allowed = true;
         if (opts.authorize && ra) {
-          const sub = findResource(ra.group ?? '', ra.version || 'v1', ra.resource ?? '');
           allowed = opts.authorize({
             user, verb: ra.verb ?? '', group: ra.group ?? '', version: ra.version ?? '', resource: ra.resource ?? '', subresource: ra.subresource ?? '',
             namespace: ra.namespace ?? '', name: ra.name ?? '', path: '',
-          }) || (!sub && false);
+          });
         }
         return { ...base, spec: body?.spec ?? {}, status: allowed ? { allowed: true, reason: 'fake apiserver allows' } : { allowed: false } };
       }
@@ -1666,7 +1657,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     const cluster = k.cluster ?? ctx;
     const userName = k.user ?? `${ctx}-user`;
     const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const useToken = k.auth === 'token' || (k.token !== undefined && !k.clientCertPem);
+    const useToken = k.auth === 'token' || (k.token !== undefined && !k.clientCertPem) || (!k.clientCertPem && !clientCertPem);
     const userEntry: KObj = useToken
       ? { token: k.token ?? token }
       : { 'client-certificate-data': b64(k.clientCertPem ?? clientCertPem!), 'client-key-data': b64(k.clientKeyPem ?? clientKeyPem!) };

@@ -40,8 +40,8 @@ export class Replica {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error('replica did not start within 30 s'));
-      }, 30_000);
+        reject(new Error('replica did not start within 60 s'));
+      }, 60_000);
       child.once('exit', (code) => reject(new Error(`replica exited with ${code} before it was ready`)));
       child.once('message', (m: ReplicaMessage) => {
         clearTimeout(timer);

@@ -14,7 +14,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ControlServer } from '../../src/client/control-socket';
+import { listenForLaunches } from '../../src/tray/single-instance';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { PendingTap } from '../../src/client/agent-types';
 import type { Clock } from '../../src/core/clock';
@@ -28,7 +30,7 @@ import type { TrayIconState } from '../../src/tray/tray-model';
 import { ok, startStack, until, waitForOutput, type Person, type Stack } from '../e2e/local-proxy-fixture';
 import { settledStatus } from '../helpers/gate';
 import { spawnKubectl } from '../helpers/kubectl';
-import { buildRenderer, composeTapWindow, emulateTrayPreload, screenshot } from './tray-fixture';
+import { buildRenderer, composeTapWindow, emulateTrayPreload, repoRoot, screenshot } from './tray-fixture';
 
 /** Real time plus an offset the test moves: the agent sees its certificate lapse without waiting 15 minutes. */
 class ShiftedClock implements Clock {
@@ -270,4 +272,57 @@ describe('status and tap windows over a real agent and gate', () => {
       await server.close();
     }
   });
+
+  test('`tapgate open --cluster dev` hands the launch to the running tray', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapgate-open-'));
+    const got: string[][] = [];
+    const listener = await listenForLaunches(join(dir, 'tray.sock'), (args) => got.push(args));
+    try {
+      const r = await runCli(['open', '--cluster', 'dev'], { TAPGATE_TRAY_SOCKET: join(dir, 'tray.sock') });
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /the running tray has it/);
+      assert.deepEqual(got, [['--cluster', 'dev']]);
+      const bad = await runCli(['open', '--cluster', '../etc'], { TAPGATE_TRAY_SOCKET: join(dir, 'tray.sock') });
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /bad --cluster/);
+      assert.equal(got.length, 1);
+    } finally {
+      await listener.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('`tapgate open` without a tray serves the running agent\'s status page', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapgate-open-'));
+    const control = await ControlServer.listen(a.agent, join(dir, 'agent.sock'));
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'tapgate.mjs'), 'open', '--no-browser'], {
+      env: { ...process.env, TAPGATE_TRAY_SOCKET: join(dir, 'tray.sock'), TAPGATE_AGENT_SOCKET: join(dir, 'agent.sock'), ELECTRON_OVERRIDE_DIST_PATH: join(dir, 'no-electron') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const out = await waitForOutput(child, (o) => /status page: http:\/\/127\.0\.0\.1:\d+\/status\/\?token=\S+/.test(o), 20_000);
+      const url = /status page: (\S+)/.exec(out)![1]!;
+      await status.goto(url);
+      await status.waitForSelector('#state-pill.verified');
+      assert.match((await status.textContent('#account'))!, /^alice @ localhost:\d+$/);
+      const closed = once(child, 'close');
+      child.kill('SIGINT');
+      assert.equal((await closed)[0], 0);
+    } finally {
+      child.kill();
+      await control.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'tapgate.mjs'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}

@@ -248,7 +248,7 @@ export class BotAgent {
       throw new TapgateError('gate_error', 'the gate returned a certificate for another key; is the server address right?', { status: 502 });
     }
     const first = !this.id;
-    this.id = {
+    const id: SavedIdentity = {
       version: 1,
       server: this.o.server,
       bot: creds.bot,
@@ -264,8 +264,10 @@ export class BotAgent {
       generation: creds.generation,
       notAfter: creds.notAfter,
     };
-    await saveIdentity(this.dataDir, this.id);
-    await this.writeOutputs(this.id, first);
+    await saveIdentity(this.dataDir, id);
+    await this.writeOutputs(id, first);
+    // Only now: whoever watches `identity` may use the files.
+    this.id = id;
     this.log(
       `${how}: bot ${creds.bot}, instance ${creds.instanceId}, generation ${creds.generation}${creds.renewable ? '' : ' (non-renewable)'}; certificate valid until ${new Date(creds.notAfter).toISOString()}`,
     );

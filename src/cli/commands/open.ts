@@ -3,8 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent } from '../../client/agent';
-import { ControlClient, ControlServer } from '../../client/control-socket';
+import { ControlClient } from '../../client/control-socket';
 import { CliTapPrompt, openBrowser } from '../../client/tap-prompt';
 import { TapgateError } from '../../core/errors';
 import type { AgentSource } from '../../tray/agent-source';
@@ -13,6 +12,7 @@ import { parseLaunchArgs } from '../../tray/launch-args';
 import { forwardLaunch, launchSocketPath } from '../../tray/single-instance';
 import { startStatusPage } from '../../tray/status-server';
 import { print } from './admin';
+import { startAgentWithSocket } from './agent';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -43,15 +43,14 @@ export function register(program: Command): void {
       }
       const why = electron.ok ? 'the tray is not built; run `npm run build`' : electron.reason;
 
-      let agent: AgentSource | undefined = await ControlClient.tryConnect();
-      let own: { agent: Agent; control: ControlServer } | undefined;
-      if (!agent) {
+      const running = await ControlClient.tryConnect();
+      let own: Awaited<ReturnType<typeof startAgentWithSocket>> | undefined;
+      if (!running) {
         print(`Tapgate: no tray can run here (${why}) and no agent is running; starting the agent headless.`);
-        const a = await Agent.start({ prompt: new CliTapPrompt({ openBrowser: opts.browser }), processName: 'tapgate open' });
-        own = { agent: a, control: await ControlServer.listen(a) };
-        agent = a;
-        print(`Local kube proxy: export KUBECONFIG=${a.kubeconfigPath}`);
+        own = await startAgentWithSocket({ prompt: new CliTapPrompt({ openBrowser: opts.browser }), processName: 'tapgate open', kubeconfigName: 'agent' });
+        print(`Local kube proxy: export KUBECONFIG=${own.agent.kubeconfigPath}`);
       }
+      const agent: AgentSource = running ?? own!.agent;
       if (request.action === 'verify' || request.action === 'connect') {
         const s = await agent.status();
         if (request.action === 'verify' || (s.state !== 'verified' && s.state !== 'lapsing')) await agent.verifyNow();
@@ -64,9 +63,7 @@ export function register(program: Command): void {
         process.once('SIGTERM', resolve);
       });
       await page.close();
-      if (own) {
-        await own.control.close();
-        await own.agent.close();
-      } else (agent as ControlClient).close();
+      if (own) await own.close();
+      running?.close();
     });
 }
