@@ -149,16 +149,22 @@ async function start(): Promise<void> {
   if (!remote) {
     await host.reload();
     await ControlServer.listen(host).catch((e) => log(`control socket: ${describeError(e)}`)); // the CLI and exec plugin use the tray's agent
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    let debounce: NodeJS.Timeout | undefined;
+    watch(home, () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => void host.reload(), 300); // a new `tapgate login`
+    });
   }
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  let debounce: NodeJS.Timeout | undefined;
-  watch(home, () => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => void host.reload(), 300); // a new `tapgate login`
-  });
   await listenForLaunches(launchSocketPath(), launch).catch((e) => log(`launch socket: ${describeError(e)}`));
   for (const args of early.splice(0)) launch(args);
-  app.on('before-quit', () => void host.stop());
+  let stopping = false;
+  app.on('before-quit', (e) => {
+    if (stopping) return;
+    stopping = true;
+    e.preventDefault(); // let the agent close its proxy and remove its kubeconfig first
+    void host.stop().finally(() => app.quit());
+  });
 }
 
 let lastIcon: TrayIconState = 'idle';

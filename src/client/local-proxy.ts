@@ -267,6 +267,7 @@ export class LocalProxy {
       return;
     }
     const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    if (end) d.upDone = true;
     d.respond(h, end);
     if (end) {
       up.resume();
@@ -283,7 +284,10 @@ export class LocalProxy {
         sink.once('drain', () => up.resume());
       }
     });
-    up.once('end', () => sink.end());
+    up.once('end', () => {
+      d.upDone = true;
+      sink.end();
+    });
   }
 
   /** Reads a refusal's Status beside forwarding it, for the agent's events. */
@@ -466,6 +470,8 @@ abstract class Downstream {
   bodyEnded = false;
   replayBody: Buffer[] | undefined;
   replayedAfterRefusal = false;
+  /** the gate's answer arrived in full: its stream is closed, nothing to cancel */
+  upDone = false;
   onBodyEnd: (() => void) | undefined;
   onGone: (() => void) | undefined;
   protected ended = false;
@@ -501,7 +507,12 @@ abstract class Downstream {
     this.ended = true;
     this.onGone?.();
     const up = this.up;
-    if (up && !up.closed) up.close(NGHTTP2_CANCEL);
+    // A stream the gate already finished must not be reset: nghttp2 counts RST_STREAM on a closed
+    // stream as an invalid frame and drops the whole session after 1000 of them.
+    if (up && !up.closed && !up.destroyed) {
+      if (!this.upDone) up.close(NGHTTP2_CANCEL);
+      else if (!up.writableEnded) up.end();
+    }
     if (this.conn) this.tracker.close(this.conn);
   }
 }

@@ -230,8 +230,8 @@ export class MfaSession {
     });
   }
 
-  private waitingMessage(cluster: string | undefined): string {
-    const where = this.flow?.tapUrl ? `tap at ${this.flow.tapUrl}` : 'tap when asked';
+  private waitingMessage(cluster: string | undefined, tapUrl = this.flow?.tapUrl): string {
+    const where = tapUrl ? `tap at ${tapUrl}` : 'tap when asked';
     const what = cluster ?? this.clusters.join(', ');
     return `Tapgate is waiting for a security-key tap for cluster ${what}; ${where} or run \`tapgate kube verify\`, then retry`;
   }
@@ -281,7 +281,7 @@ export class MfaSession {
         const by = granted.cappedBy;
         const capped = by === 'requested' ? '' : ` (capped by ${by === 'interval' ? "your role's MFA interval" : by === 'login' ? 'your login session' : by})`;
         this.opts.onEvent?.('verified', `verified for ${f.clusters.join(', ')}: MFA certificate valid ${formatDuration(granted.ttlMs)}${capped}`);
-        this.settle((w) => w.resolve(granted));
+        this.settle(f, (w) => w.resolve(granted), f.clusters);
         return;
       }
       if (f.id) void issuer.cancelMfaRequest(f.id).catch(() => {});
@@ -289,10 +289,10 @@ export class MfaSession {
       prompt.close(outcome);
       if (outcome === 'cancelled') {
         this.opts.onEvent?.('tap-cancelled', 'tap request cancelled');
-        this.settle((w) => w.reject(new HoldError('cancelled', 'Tapgate: the security-key tap was cancelled; run the command again to be asked again')));
+        this.settle(f, (w) => w.reject(new HoldError('cancelled', 'Tapgate: the security-key tap was cancelled; run the command again to be asked again')));
       } else {
         this.opts.onEvent?.('tap-cancelled', 'nobody tapped in time');
-        this.settle((w) => w.reject(new HoldError('timeout', this.waitingMessage(w.cluster))));
+        this.settle(f, (w) => w.reject(new HoldError('timeout', this.waitingMessage(w.cluster, f.tapUrl))));
       }
     } catch (e) {
       if (f.id) void issuer.cancelMfaRequest(f.id).catch(() => {});
@@ -306,7 +306,7 @@ export class MfaSession {
           : `Tapgate could not ask for a security-key tap: ${describeError(e)}`;
       if (!refused) this.lastError = message;
       this.opts.onEvent?.(login ? 'login-expired' : refused ? 'tap-cancelled' : codeOf(e) === 'locked' ? 'locked' : 'error', message);
-      this.settle((w) => w.reject(new HoldError(login ? 'login' : refused ? 'cancelled' : 'failed', message)));
+      this.settle(f, (w) => w.reject(new HoldError(login ? 'login' : refused ? 'cancelled' : 'failed', message)));
     }
   }
 
@@ -350,13 +350,26 @@ export class MfaSession {
     }
   }
 
-  private settle(fn: (w: Waiter) => void): void {
+  /**
+   * Ends the flow (synchronously, so a request arriving right after starts a fresh one) and
+   * answers its waiters. On success, a waiter for a cluster the new certificate does not name
+   * (it arrived during the tap) waits on for a tap that covers it.
+   */
+  private settle(f: TapFlow, fn: (w: Waiter) => void, covered?: string[]): void {
+    clearTimeout(f.timer);
+    if (this.flow === f) this.flow = undefined;
+    let left = false;
     for (const w of this.waiters) {
+      if (covered && w.cluster !== undefined && !covered.includes(w.cluster)) {
+        left = true;
+        continue;
+      }
+      this.waiters.delete(w);
       clearTimeout(w.timer);
       if (w.conn) this.opts.tracker?.setState(w.conn, 'active');
       fn(w);
     }
-    this.waiters.clear();
+    if (left) this.startFlow();
   }
 
   private async showPrompt(): Promise<void> {

@@ -17,7 +17,12 @@ export interface SecretBox {
 /** True when the box really protects data with an OS keychain. */
 export function boxProtects(box: SecretBox | undefined): boolean {
   if (!box?.isEncryptionAvailable()) return false;
-  const backend = box.getSelectedStorageBackend?.();
+  let backend: string | undefined;
+  try {
+    backend = box.getSelectedStorageBackend?.(); // Linux only; macOS and Windows always use the OS keychain
+  } catch {
+    backend = undefined;
+  }
   return backend !== 'basic_text' && backend !== 'unknown';
 }
 

@@ -340,6 +340,14 @@ describe('bots and metrics', () => {
     assert.deepEqual([...imp!.groups].sort(), ['deployers', 'system:authenticated']);
   });
 
+  test('a role created a moment ago is honoured at once (no wait for the role cache)', async () => {
+    await fx.ctx.roles.upsert(parseRole({ kind: 'role', metadata: { name: 'fresh' }, spec: { kubernetes_groups: ['fresh-group'], kube_clusters: ['dev'] } }));
+    const creds = await issue(fx, { name: 'kim', roles: ['fresh'], clusters: ['dev'] });
+    const r = await h1Request(creds, 'GET', '/k/dev/api/v1/namespaces/default/configmaps');
+    assert.equal(r.status, 200, r.body);
+    assert.ok(fx.fake.lastImpersonation()?.groups.includes('fresh-group'));
+  });
+
   test('requests and refusals are counted by cluster and status', async () => {
     const text = await fx.ctx.metrics.registry.getSingleMetricAsString('tapgate_kube_requests_total');
     assert.match(text, /tapgate_kube_requests_total\{cluster="dev",code="200"\} \d+/);

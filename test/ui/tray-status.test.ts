@@ -127,6 +127,9 @@ describe('status and tap windows over a real agent and gate', () => {
     assert.match(text, /dev/);
     assert.match(text, /\d+(\.\d)? ?k?B \/ \d+(\.\d)? ?k?B/);
     await screenshot(status, 'tray-status-verified.png');
+    await status.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(status, 'tray-status-verified-dark.png');
+    await status.emulateMedia({ colorScheme: 'light' });
   });
 
   test('the lapse warning appears a minute before the MFA certificate lapses', async () => {

@@ -2,14 +2,17 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock';
 import type { Locks } from '../../locks/locks';
-import { checkCertificate, checkCluster, type KubeAuthContext } from './auth-context';
+import { actorOf, checkCertificate, checkCluster, ROLE_DEPENDENT, type KubeAuthContext } from './auth-context';
 import type { Authorizer, ClientConn } from './client-conn';
 import { impersonationHeaderIn, impersonationRefusal } from './impersonation';
 import type { KubeMetrics } from './metrics';
 import type { RefusalAuditor } from './refusal-audit';
+import type { RoleCache } from './role-cache';
 import { hasDotSegment, parseGatePath, streamKindOf, type StreamKind } from './request-path';
 import { KubeRefusal } from './status';
 import type { Upstream } from './upstream';
+
+const ROLE_CODES = new Set<string>(Object.values(ROLE_DEPENDENT));
 
 /** A request the gate lets through, with everything the forwarding paths need. */
 export interface Admitted {
@@ -29,11 +32,15 @@ export interface Admitted {
  * impersonation headers. Refusals are audited (throttled) and counted here.
  */
 export class Admission {
+  /** certificates whose role-dependent answer already caused a role reload (once each) */
+  private readonly refreshedFor = new Set<string>();
+
   constructor(
     private readonly deps: {
       clock: Clock;
       locks: Pick<Locks, 'match'>;
       authorizer: Authorizer;
+      roles: Pick<RoleCache, 'refreshNow'>;
       upstreams: ReadonlyMap<string, Upstream>;
       auditor: RefusalAuditor;
       metrics: KubeMetrics;
@@ -41,7 +48,46 @@ export class Admission {
     },
   ) {}
 
-  admit(conn: ClientConn, method: string, url: string, headers: IncomingHttpHeaders, upgrade: boolean): Admitted | KubeRefusal {
+  /**
+   * Decides, then calls `then`: synchronously on the hot path; after a role reload when the
+   * answer depends on a role the cache may not have caught up with yet (an administrator created
+   * or changed it seconds ago). Each certificate triggers at most one such reload, so a client
+   * cannot make the gate query the store per request.
+   */
+  admit(conn: ClientConn, method: string, url: string, headers: IncomingHttpHeaders, upgrade: boolean, then: (r: Admitted | KubeRefusal) => void): void {
+    const first = this.decide(conn, url, headers, upgrade);
+    const stale = first instanceof KubeRefusal ? ROLE_CODES.has(first.code) : first.ctx.missingRoles.length > 0;
+    const fp = conn.cert?.fingerprint;
+    if (!stale || !fp || this.refreshedFor.has(fp)) {
+      then(this.settle(conn, method, url, upgrade, first));
+      return;
+    }
+    if (this.refreshedFor.size >= 10_000) this.refreshedFor.clear();
+    this.refreshedFor.add(fp);
+    void this.deps.roles
+      .refreshNow()
+      .then((changed) => then(this.settle(conn, method, url, upgrade, changed ? this.decide(conn, url, headers, upgrade) : first)));
+  }
+
+  /** Counts and audits a refusal; passes an admission through. */
+  private settle(conn: ClientConn, method: string, url: string, upgrade: boolean, r: Admitted | KubeRefusal): Admitted | KubeRefusal {
+    if (!(r instanceof KubeRefusal)) return r;
+    const { deps } = this;
+    const cluster = parseGatePath(url)?.cluster;
+    const known = cluster !== undefined && deps.upstreams.has(cluster) ? cluster : '-';
+    deps.metrics.request(known, r.status);
+    deps.auditor.refused(conn.id, conn.auth?.actor ?? (conn.cert ? actorOf(conn.cert.identity) : `anonymous@${conn.remote}`), r, {
+      cluster: cluster ?? null,
+      method,
+      path: url.length > 512 ? `${url.slice(0, 512)}...` : url,
+      remote: conn.remote,
+      serial: conn.cert?.serial ?? null,
+      upgrade,
+    });
+    return r;
+  }
+
+  private decide(conn: ClientConn, url: string, headers: IncomingHttpHeaders, upgrade: boolean): Admitted | KubeRefusal {
     const { deps } = this;
     const gatePath = parseGatePath(url);
     const cluster = gatePath?.cluster;
@@ -65,18 +111,7 @@ export class Admission {
       if (header) refusal = impersonationRefusal(header, ctx.as);
     }
     if (refusal || !ctx || !gatePath || !upstream) {
-      const r = refusal ?? new KubeRefusal('InternalError', 'the request could not be authorized', { status: 500, auditReason: 'no authorization context' });
-      const known = cluster !== undefined && deps.upstreams.has(cluster) ? cluster : '-';
-      deps.metrics.request(known, r.status);
-      deps.auditor.refused(conn.id, ctx?.actor ?? `anonymous@${conn.remote}`, r, {
-        cluster: cluster ?? null,
-        method,
-        path: url.length > 512 ? `${url.slice(0, 512)}...` : url,
-        remote: conn.remote,
-        serial: conn.cert?.serial ?? null,
-        upgrade,
-      });
-      return r;
+      return refusal ?? new KubeRefusal('InternalError', 'the request could not be authorized', { status: 500, auditReason: 'no authorization context' });
     }
     return {
       ctx,

@@ -32,6 +32,9 @@ export interface KubeAuthContext {
 
 export type StreamEndReason = 'mfa_cert_expired' | 'login_expired' | 'locked' | 'disconnected' | 'client_closed' | 'upstream_closed' | 'upstream_error' | 'listener_closed';
 
+/** Refusals that a role created or changed in the last few seconds could turn around. */
+export const ROLE_DEPENDENT = { rolesMissing: 'roles_missing', clusterNotAllowed: 'cluster_not_allowed' } as const;
+
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export function actorOf(id: Identity): string {
@@ -122,6 +125,7 @@ export function checkCertificate(ctx: KubeAuthContext, now: number, lock: Lock |
     return new KubeRefusal('Forbidden', `none of your roles (${id.roles.join(', ') || 'none'}) exist on this gate any more; ask an administrator to give you a role`, {
       status: 403,
       auditReason: `no existing roles (${id.roles.join(', ')})`,
+      code: ROLE_DEPENDENT.rolesMissing,
     });
   }
   return undefined;
@@ -147,6 +151,7 @@ export function checkCluster(ctx: KubeAuthContext, cluster: string): KubeRefusal
     refusal = new KubeRefusal('Forbidden', `your roles (${ctx.roles.map((r) => r.name).join(', ')}) do not allow cluster "${cluster}"; ask an administrator for a role that lists it in kube_clusters`, {
       status: 403,
       auditReason: `cluster ${cluster} not allowed by roles`,
+      code: ROLE_DEPENDENT.clusterNotAllowed,
     });
   }
   ctx.clusters.set(cluster, refusal);

@@ -116,7 +116,7 @@ export class Forwarder {
     let relayed: Relay | undefined;
     let responded = false;
     const exchange = a.upstream.send(
-      { method, path: a.upstreamPath, headers: upstreamHeaders(headers, a.ctx.as, a.upstream.creds.authorization()), body },
+      { method, path: a.upstreamPath, headers: upstreamHeaders(headers, a.ctx.as, a.upstream.creds.authorization()), body, long: a.stream !== undefined },
       (err, res) => {
         if (side.gone()) {
           res?.body.destroy();

@@ -62,7 +62,7 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
   // A lock created anywhere (any replica) reloads the lock cache and lands here: cut at once.
   const unsubscribeLocks = ctx.locks.onChange(() => registry.sweep());
 
-  const admission = new Admission({ clock: ctx.clock, locks: ctx.locks, authorizer, upstreams, auditor, metrics, log });
+  const admission = new Admission({ clock: ctx.clock, locks: ctx.locks, authorizer, roles: roleCache, upstreams, auditor, metrics, log });
   const forwarder = new Forwarder({ registry, metrics, clock: ctx.clock, log });
   const upgrader = new UpgradeForwarder({ registry, metrics, clock: ctx.clock, log });
 
@@ -89,24 +89,30 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
       respondH2(stream, new KubeRefusal('MethodNotAllowed', 'CONNECT is not supported on the kube listener; upgrades (exec, attach, port-forward) go over HTTP/1.1', { status: 405, auditReason: 'http2 CONNECT' }));
       return;
     }
-    const a = admission.admit(conn, method, path, headers, false);
-    if (a instanceof KubeRefusal) respondH2(stream, a);
-    else forwarder.h2(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0, a, conn);
+    admission.admit(conn, method, path, headers, false, (a) => {
+      if (stream.destroyed) return;
+      if (a instanceof KubeRefusal) respondH2(stream, a);
+      else forwarder.h2(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0, a, conn);
+    });
   });
 
   const h1 = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000, noDelay: true });
   h1.on('request', (req, res) => {
     const conn = (req.socket as WithConn)[kConn]!;
-    const a = admission.admit(conn, req.method ?? 'GET', req.url ?? '/', req.headers, false);
-    if (a instanceof KubeRefusal) respondH1(res, a);
-    else forwarder.h1(req, res, a, conn);
+    admission.admit(conn, req.method ?? 'GET', req.url ?? '/', req.headers, false, (a) => {
+      if (res.destroyed) return;
+      if (a instanceof KubeRefusal) respondH1(res, a);
+      else forwarder.h1(req, res, a, conn);
+    });
   });
   h1.on('upgrade', (req: http.IncomingMessage, socket: TLSSocket, head: Buffer) => {
     const conn = (socket as WithConn)[kConn]!;
     socket.on('error', () => socket.destroy());
-    const a = admission.admit(conn, req.method ?? 'GET', req.url ?? '/', req.headers, true);
-    if (a instanceof KubeRefusal) socket.end(rawStatusResponse(a));
-    else upgrader.forward(req, socket, head, a, conn);
+    admission.admit(conn, req.method ?? 'GET', req.url ?? '/', req.headers, true, (a) => {
+      if (socket.destroyed) return;
+      if (a instanceof KubeRefusal) socket.end(rawStatusResponse(a));
+      else upgrader.forward(req, socket, head, a, conn);
+    });
   });
 
   const sockets = new Set<TLSSocket>();

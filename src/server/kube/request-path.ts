@@ -35,6 +35,7 @@ export function parseGatePath(url: string): GatePath | undefined {
  */
 export function hasDotSegment(upstreamPath: string): boolean {
   const [path] = splitQuery(upstreamPath);
+  if (!path.includes('.') && !path.includes('%')) return false;
   for (const seg of path.split('/')) {
     if (seg.length === 0 || seg.length > 6) continue;
     const s = seg.replace(/%2e/gi, '.');
@@ -64,18 +65,19 @@ function flag(query: string, name: string): boolean {
 const LEGACY_WATCH = /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch\//;
 const POD_SUB = /\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach|portforward|log)$/;
 
-/** The stream kind of a request, or undefined for a plain request. */
+/** The stream kind of a request, or undefined for a plain request. Cheap string checks first: this runs on every request. */
 export function streamKindOf(upstreamPath: string, upgrade: boolean): StreamKind | undefined {
   const [path, query] = splitQuery(upstreamPath);
-  const sub = POD_SUB.exec(path)?.[3];
   if (upgrade) {
+    const sub = POD_SUB.exec(path)?.[3];
     if (sub === 'exec') return 'exec';
     if (sub === 'attach') return 'attach';
     if (sub === 'portforward') return 'port-forward';
     return 'upgrade';
   }
-  if (sub === 'log') return flag(query, 'follow') ? 'logs' : undefined;
-  if (flag(query, 'watch') || LEGACY_WATCH.test(path)) return 'watch';
+  if (path.endsWith('/log')) return flag(query, 'follow') && POD_SUB.test(path) ? 'logs' : undefined;
+  if (query.includes('watch') && flag(query, 'watch')) return 'watch';
+  if (path.includes('/watch/') && LEGACY_WATCH.test(path)) return 'watch';
   return undefined;
 }
 

@@ -21,7 +21,7 @@ export class RoleCache {
   async start(): Promise<void> {
     await this.reload();
     this.timer = setInterval(() => {
-      this.reload().catch((e: unknown) => this.log.warn({ err: e }, 'kube listener: reloading roles failed; keeping the previous ones'));
+      void this.reload().catch((e: unknown) => this.log.warn({ err: e }, 'kube listener: reloading roles failed; keeping the previous ones'));
     }, this.intervalMs);
     this.timer.unref();
   }
@@ -30,13 +30,23 @@ export class RoleCache {
     clearInterval(this.timer);
   }
 
-  async reload(): Promise<void> {
+  /** Reloads from the store; true if the roles changed. */
+  async reload(): Promise<boolean> {
     const roles = await this.repo.list();
     const snapshot = JSON.stringify(roles);
-    if (snapshot === this.snapshot) return;
+    if (snapshot === this.snapshot) return false;
     this.snapshot = snapshot;
     this.byName = new Map(roles.map((r) => [r.name, r]));
     for (const fn of this.listeners) fn();
+    return true;
+  }
+
+  /** A reload now; failures keep the previous roles (and are logged). */
+  refreshNow(): Promise<boolean> {
+    return this.reload().catch((e: unknown) => {
+      this.log.warn({ err: e }, 'kube listener: reloading roles failed; keeping the previous ones');
+      return false;
+    });
   }
 
   onChange(fn: () => void): () => void {

@@ -1,0 +1,23 @@
+import tls from 'node:tls'; import http from 'node:http'; import https from 'node:https'; import fs from 'node:fs';
+import { Agent, request } from 'undici';
+const key = fs.readFileSync('/tmp/kl/k.pem'), cert = fs.readFileSync('/tmp/kl/c.pem');
+const body = Buffer.from(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'small', namespace: 'default', resourceVersion: '12' }, data: { k: 'v' } }));
+const handler = (req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, date: new Date().toUTCString(), 'audit-id': 'x' }); if (process.env.PIPE) { res.write(body); res.end(); } else res.end(body); };
+let server;
+if (process.env.MODE === 'dispatch') {
+  const h1 = http.createServer({ noDelay: true }, handler);
+  server = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'] });
+  server.on('secureConnection', (s) => h1.emit('connection', s));
+} else server = https.createServer({ key, cert }, handler);
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const url = `https://127.0.0.1:${server.address().port}/x`;
+const dispatcher = new Agent({ connections: 8, connect: { rejectUnauthorized: false } });
+const N = 4000; let done = 0;
+const one = async () => { while (done < N) { done++; const r = await request(url, { dispatcher }); await r.body.arrayBuffer(); } };
+await Promise.all([one(), one(), one(), one()]);
+done = 0;
+const c0 = process.cpuUsage(); const t0 = Date.now();
+await Promise.all([one(), one(), one(), one()]);
+const c = process.cpuUsage(c0);
+console.log(process.env.MODE ?? 'https', process.env.PIPE ? 'write+end' : 'end(body)', 'cpu µs/req (client+server)', ((c.user + c.system) / N).toFixed(0), 'req/s', (N / ((Date.now() - t0) / 1000)).toFixed(0));
+process.exit(0);
