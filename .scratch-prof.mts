@@ -76,18 +76,18 @@ export async function benchProxyGate(): Promise<Row[]> {
     async function measure(name: string, one: () => Promise<void>, prof = false) {
       let done = 0;
       const loop = async () => { while (done < N) { done++; await one(); } };
-      await Promise.all([loop(), loop(), loop(), loop()]);
+      await Promise.all(Array.from({ length: Number(process.env.C ?? 4) }, loop));
       done = 0;
       if (prof) { await session.post('Profiler.enable'); await session.post('Profiler.setSamplingInterval', { interval: 200 }); await session.post('Profiler.start'); }
       const c0 = process.cpuUsage(); const t0 = Date.now();
-      await Promise.all([loop(), loop(), loop(), loop()]);
+      await Promise.all(Array.from({ length: Number(process.env.C ?? 4) }, loop));
       const c = process.cpuUsage(c0);
       if (prof) { const { profile } = await session.post('Profiler.stop'); (await import('node:fs')).writeFileSync('/tmp/kl/gate.cpuprofile', JSON.stringify(profile)); }
       console.log(name, 'cpu µs/req', ((c.user + c.system) / N).toFixed(0), 'req/s', (N / ((Date.now() - t0) / 1000)).toFixed(0));
     }
-    const dd = new Agent({ connections: 4, connect: direct.tls });
+    const dd = new Agent({ connections: 64, connect: direct.tls });
     await measure('direct h1', async () => { const r = await request(direct.base + path, { dispatcher: dd }); await r.body.arrayBuffer(); });
-    const gd = new Agent({ connections: 4, connect: gate.tls });
+    const gd = new Agent({ connections: 64, connect: gate.tls });
     await measure('gate h1', async () => { const r = await request(gate.base + path, { dispatcher: gd }); await r.body.arrayBuffer(); });
     const s = http2.connect(kube.url, gate.tls);
     await measure('gate h2', () => new Promise<void>((resolve, reject) => { const r = s.request({ ':path': '/k/dev' + path }); r.on('data', () => {}); r.on('end', resolve); r.on('error', reject); r.end(); }));

@@ -34,6 +34,9 @@ export async function startNginxChain(opts: {
   serverCert: string;
   serverKey: string;
   clientCa: string;
+  /** what hop 1 presents to hop 2 (a client-auth certificate, like the MFA certificate in Tapgate's chain) */
+  hopCert: string;
+  hopKey: string;
 }): Promise<NginxChain> {
   const dir = mkdtempSync(join(tmpdir(), 'tapgate-nginx-'));
   const w = (name: string, text: string) => {
@@ -48,6 +51,8 @@ export async function startNginxChain(opts: {
     cert: w('cert.pem', opts.serverCert),
     key: w('key.pem', opts.serverKey),
     clientCa: w('client-ca.pem', opts.clientCa),
+    hopCert: w('hop-cert.pem', opts.hopCert),
+    hopKey: w('hop-key.pem', opts.hopKey),
   };
   const [p1, p2] = [await freePort(), await freePort()];
   const up = new URL(opts.upstream);
@@ -69,13 +74,13 @@ http {
     ssl_client_certificate ${files.clientCa}; ssl_verify_client on;
     location / {
       proxy_pass https://hop2; proxy_set_header Connection ""; proxy_set_header Host $host;
-      proxy_ssl_certificate ${files.cert}; proxy_ssl_certificate_key ${files.key}; proxy_ssl_session_reuse on;
+      proxy_ssl_certificate ${files.hopCert}; proxy_ssl_certificate_key ${files.hopKey}; proxy_ssl_session_reuse on;
     }
   }
   server {
     listen 127.0.0.1:${p2} ssl;
     ssl_certificate ${files.cert}; ssl_certificate_key ${files.key};
-    ssl_client_certificate ${files.clientCa}; ssl_verify_client optional_no_ca;
+    ssl_client_certificate ${files.clientCa}; ssl_verify_client on;
     location / {
       proxy_pass https://api; proxy_set_header Connection ""; proxy_set_header Host $host;
       proxy_ssl_certificate ${files.upCert}; proxy_ssl_certificate_key ${files.upKey}; proxy_ssl_session_reuse on;

@@ -25,7 +25,7 @@ import { nginxAvailable, startNginxChain } from './nginx';
 import { runLoad, type LoadResult } from './load';
 import type { Row } from './run';
 
-const SMALL_PATH = '/api/v1/namespaces/default/configmaps?limit=1';
+const SMALL_PATH = '/api/v1/namespaces/default';
 const BULK_PATH = '/api/v1/namespaces/default/configmaps/bulk';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const MAX_REQUESTS = 60_000;
@@ -98,7 +98,7 @@ export async function benchProxy(): Promise<Row[]> {
   const local = proxy.localTls;
   const log = pino({ level: 'info' });
   const nginx = nginxAvailable()
-    ? await startNginxChain({ upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem, serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem })
+    ? await startNginxChain({ upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem, serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem, hopCert: local.clientCertPem, hopKey: local.clientKeyPem })
     : undefined;
   if (!nginx) log.warn('nginx is not installed (apt-get install nginx-light): the nginx baseline is left out');
   try {

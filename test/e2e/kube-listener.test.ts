@@ -375,6 +375,22 @@ describe('headers the client must not control', () => {
     assert.equal(rec2.impersonation?.user, 'alice-k8s');
   });
 
+  test('request bodies reach the API server over HTTP/1.1 and HTTP/2', async () => {
+    const h1 = await h1Request(fx.alice, 'POST', '/k/dev/api/v1/namespaces/default/configmaps', { 'content-type': 'application/json' }, JSON.stringify(configMap('posted-h1')));
+    assert.equal(h1.status, 201, h1.body);
+    const s = h2Session(fx.alice);
+    const h2 = await new Promise<number>((resolve, reject) => {
+      const req = s.request({ ':method': 'POST', ':path': '/k/dev/api/v1/namespaces/default/configmaps', 'content-type': 'application/json' });
+      req.on('response', (h) => resolve(Number(h[':status'])));
+      req.on('error', reject);
+      req.end(JSON.stringify(configMap('posted-h2')));
+    });
+    s.close();
+    assert.equal(h2, 201);
+    assert.equal(fx.fake.getObject('v1', 'configmaps', 'default', 'posted-h1')?.data?.k, 'v');
+    assert.equal(fx.fake.getObject('v1', 'configmaps', 'default', 'posted-h2')?.data?.k, 'v');
+  });
+
   test('Impersonate-* in any case, including -Uid and -Extra-*, is refused', async () => {
     for (const h of ['impersonate-user', 'IMPERSONATE-GROUP', 'Impersonate-Uid', 'Impersonate-Extra-Scopes']) {
       const r = await h1Request(fx.alice, 'GET', '/k/dev/api/v1/namespaces', { [h]: 'admin' });

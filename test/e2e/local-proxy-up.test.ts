@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,16 @@ let fake: FakeApiServer;
 let browser: Browser;
 let page: Page;
 let env: NodeJS.ProcessEnv;
+let ports: [string, string];
+
+/** A port free right now (both runs use the same ones, as `tapgate up`'s defaults 3025/3026 would be). */
+async function freePort(): Promise<string> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return String(p);
+}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tapgate-up-'));
@@ -33,6 +44,7 @@ before(async () => {
   ({ page } = await newGatePage(browser));
   await addVirtualAuthenticator(page);
   const { TAPGATE_AGENT_SOCKET: _omit, ...rest } = process.env;
+  ports = [await freePort(), await freePort()];
   env = { ...rest, KUBECONFIG: kubeconfig, TAPGATE_HOME: join(dir, 'home'), USER: 'tester' };
 });
 after(async () => {
@@ -43,7 +55,7 @@ after(async () => {
 
 /** Starts `tapgate up` and collects its output. */
 function up(): { child: ChildProcess; out: () => string; err: () => string } {
-  const child = spawn(process.execPath, [BIN, 'up', '--api-port', '0', '--kube-port', '0', '--no-browser', '--data-dir', join(dir, 'server')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'up', '--api-port', ports[0], '--kube-port', ports[1], '--no-browser', '--data-dir', join(dir, 'server')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -101,7 +113,9 @@ test('first run: enrol, sign in, then kubectl waits for one tap through the quic
 test('second run: the saved login is reused, no enrolment', async () => {
   const u = up();
   try {
-    await until(() => u.out().includes('Ready.'), `ready (stdout: ${u.out()} stderr: ${u.err()})`, 60_000);
+    await until(() => u.out().includes('Ready.'), 'ready', 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}\nstdout: ${u.out()}\nstderr: ${u.err()}`);
+    });
     assert.doesNotMatch(u.out(), /First run/);
     await stop(u.child);
   } finally {

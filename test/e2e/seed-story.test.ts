@@ -163,9 +163,32 @@ describe('the exec plugin (k9s, Lens)', () => {
       const left = Date.parse(ec.status.expirationTimestamp) - Date.now();
       assert.ok(left > 60_000 && left <= 120_000, `the asked-for ttl, not a fixed minute (${left} ms left)`);
       assert.equal((await taps('carol')) - before, 1);
+
+      const verify = await run(['kube', 'verify'], env);
+      assert.equal(verify.code, 0, verify.stderr);
+      assert.match(verify.stdout, /Tap your security key at\s+https:\/\/\S+\n[\s\S]*verified for dev: MFA certificate valid 10m/);
+      assert.equal((await taps('carol')) - before, 2, 'verify now is a tap');
     } finally {
       await control.close();
     }
+  });
+
+  test('without an agent the plugin asks for a tap itself and prints the credential', async () => {
+    const erin = await stack.person('erin', ['k9s']);
+    const env = { ...process.env, TAPGATE_HOME: erin.login.home, TAPGATE_AGENT_SOCKET: join(stack.dir, 'no-agent.sock') };
+    const child = spawn(process.execPath, [BIN, 'kube', 'credentials', '--cluster', 'dev', '--no-browser'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const url = await until(() => /tap your security key to open dev:\s+(https:\S+)/.exec(err)?.[1], 'the tap link on stderr', 60_000);
+    await erin.tap(url);
+    await once(child, 'close');
+    assert.equal(child.exitCode, 0, err);
+    const ec = JSON.parse(out);
+    assert.equal(ec.apiVersion, 'client.authentication.k8s.io/v1');
+    const left = Date.parse(ec.status.expirationTimestamp) - Date.now();
+    assert.ok(left > 5 * 60_000, `the role's interval (10m), not a minute (${left} ms)`);
   });
 });
 

@@ -4,22 +4,27 @@ import { TapgateError } from '../../core/errors';
 import type { LockTargetKind } from '../../locks/match';
 import { formatTable, formatTime, outputFormat, print, printDocs, withAdmin, withStoreOptions, type StoreOptions } from './admin';
 
-type LockOptions = StoreOptions & { user?: string; role?: string; mfaDevice?: string; ttl?: string; message?: string };
+type LockOptions = StoreOptions & { user?: string; role?: string; mfaDevice?: string; bot?: string; botInstance?: string; token?: string; ttl?: string; message?: string };
 
-/** `tapgate lock`, `tapgate locks ls`, `tapgate unlock`: stop a user, role or key at once. */
+/** `tapgate lock`, `tapgate locks ls`, `tapgate unlock`: stop a user, role, key, bot, bot instance or join token at once. */
 export function register(program: Command): void {
   withStoreOptions(
     program
       .command('lock')
-      .description('lock a user, role or security key: new certificates are refused and live sessions cut')
+      .description('lock a user, role, security key, bot, bot instance or join token: new certificates are refused and live sessions cut')
       .option('--user <name>', 'lock this user')
       .option('--role <name>', 'lock everyone holding this role')
       .option('--mfa-device <id>', 'lock this security key (credential id)')
+      .option('--bot <name>', 'lock every instance of this bot')
+      .option('--bot-instance <id>', 'lock one bot instance (see tapgate bots instances ls)')
+      .option('--token <name>', 'lock every instance that joined with this token')
       .option('--ttl <duration>', 'lift the lock after this long, e.g. 1h (default: until unlocked)')
       .option('-m, --message <text>', 'shown to the locked user'),
   ).action(async (opts: LockOptions) => {
-    const targets = ([['user', opts.user], ['role', opts.role], ['mfa_device', opts.mfaDevice]] as [LockTargetKind, string | undefined][]).filter(([, v]) => v);
-    if (targets.length !== 1) throw new TapgateError('bad_lock', 'name exactly one target: --user NAME, --role NAME or --mfa-device ID');
+    const targets = (
+      [['user', opts.user], ['role', opts.role], ['mfa_device', opts.mfaDevice], ['bot', opts.bot], ['bot_instance', opts.botInstance], ['token', opts.token]] as [LockTargetKind, string | undefined][]
+    ).filter(([, v]) => v);
+    if (targets.length !== 1) throw new TapgateError('bad_lock', 'name exactly one target: --user, --role, --mfa-device, --bot, --bot-instance or --token');
     const [targetKind, target] = targets[0]! as [LockTargetKind, string];
     const ttlMs = opts.ttl ? parseDuration(opts.ttl, '--ttl') : undefined;
     await withAdmin(opts, async (a) => {

@@ -1,0 +1,10 @@
+import tls from 'node:tls';
+const orig = tls.Server.prototype.emit;
+let secure = 0;
+tls.Server.prototype.emit = function (ev: string, ...a: unknown[]) { if (ev === 'secureConnection') secure++; return orig.call(this, ev, ...a); } as typeof orig;
+const { benchProxyGate } = await import('./bench/proxy-gate.ts');
+const t = setInterval(() => console.error('secure connections so far', secure), 2000);
+const rows = await benchProxyGate();
+clearInterval(t);
+console.error('total secure', secure, rows.map(r => `${r.name}: ${Math.round(r.value)}`).join('\n'));
+process.exit(0);
