@@ -3,6 +3,7 @@ import http2, { type Http2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { describeError, TapgateError } from '../../core/errors';
 import type { GateContext } from '../context';
 import { Admission } from './admission';
 import { Authorizer, openClientConn, type ClientConn } from './client-conn';
@@ -44,13 +45,18 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
 
   const upstreams = new Map<string, Upstream>();
   const credentials: UpstreamCredentials[] = [];
-  for (const c of ctx.config.clusters) {
-    const creds = await UpstreamCredentials.load(c, log);
-    creds.startRefresh(log);
-    credentials.push(creds);
-    upstreams.set(c.name, new Upstream(creds, log));
+  try {
+    for (const c of ctx.config.clusters) {
+      const creds = await UpstreamCredentials.load(c, log);
+      creds.startRefresh(log);
+      credentials.push(creds);
+      upstreams.set(c.name, new Upstream(creds, log));
+    }
+  } catch (e) {
+    for (const c of credentials) c.stop();
+    throw e;
   }
-  await Promise.all([...upstreams.values()].map((u) => u.warm()));
+  for (const u of upstreams.values()) u.warm();
 
   const roleCache = new RoleCache(ctx.roles, log);
   await roleCache.start();
@@ -133,40 +139,41 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
   });
   server.on('tlsClientError', (err) => log.debug({ err }, 'kube listener: TLS handshake failed'));
 
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      unsubscribeLocks();
+      registry.stop();
+      registry.cutAll('listener_closed', 'the gate is shutting down');
+      auditor.flush(true);
+      roleCache.stop();
+      authorizer.stop();
+      for (const c of credentials) c.stop();
+      const closed = server.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+      for (const s of sockets) s.destroy();
+      h1.closeAllConnections();
+      await closed;
+      await Promise.all([...upstreams.values()].map((u) => u.close()));
+    })());
+
   const [host, port] = splitHostPort(ctx.config.listen.kube);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.removeListener('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    await close();
+    throw new TapgateError('listen_failed', `the kube listener cannot listen on ${ctx.config.listen.kube} (${describeError(e)}); set listen.kube to a free host:port`, { status: 500 });
+  }
   const actualPort = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const url = `https://${urlHost}:${actualPort}`;
   log.info({ url, clusters: [...upstreams.keys()] }, `kube listener on ${url}`);
-
-  let closing: Promise<void> | undefined;
-  return {
-    url,
-    port: actualPort,
-    streams: registry,
-    close: () =>
-      (closing ??= (async () => {
-        unsubscribeLocks();
-        registry.stop();
-        registry.cutAll('listener_closed', 'the gate is shutting down');
-        auditor.flush(true);
-        roleCache.stop();
-        authorizer.stop();
-        for (const c of credentials) c.stop();
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const s of sockets) s.destroy();
-        h1.closeAllConnections();
-        await closed;
-        await Promise.all([...upstreams.values()].map((u) => u.close()));
-      })()),
-  };
+  return { url, port: actualPort, streams: registry, close };
 }
 
 function splitHostPort(hp: string): [string, number] {

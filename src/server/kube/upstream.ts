@@ -13,6 +13,7 @@ export const H2_SESSION_WINDOW = 32 * 1024 * 1024;
 /** Streams per upstream HTTP/2 connection before another is opened (watches hold theirs for hours). */
 const STREAMS_PER_SESSION = 200;
 const PING_INTERVAL_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface UpstreamRequest {
   method: string;
@@ -62,13 +63,14 @@ export class Upstream {
     return this.creds.cluster;
   }
 
-  /** Connects once so the first kubectl call does not pay for the handshake; failures are retried on use. */
-  async warm(): Promise<void> {
-    try {
-      await this.protocol();
-    } catch (err) {
+  /**
+   * Connects in the background so the first kubectl call does not pay for the handshake; the
+   * gate starts whether or not the API server answers, and failures are retried on use.
+   */
+  warm(): void {
+    this.protocol().catch((err: unknown) => {
       this.log.warn({ err, cluster: this.name }, 'kube listener: the API server is not reachable yet; will retry on the first request');
-    }
+    });
     this.pinger = setInterval(() => {
       for (const e of this.sessions) if (!e.session.closed && !e.session.destroyed) e.session.ping(() => undefined);
     }, PING_INTERVAL_MS);
@@ -119,7 +121,9 @@ export class Upstream {
   private probe(): Promise<'h2' | 'h1'> {
     return new Promise((resolve, reject) => {
       const socket = this.tlsConnect(['h2', 'http/1.1']);
+      socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(`no TLS connection within ${CONNECT_TIMEOUT_MS / 1000}s`)));
       socket.once('secureConnect', () => {
+        socket.setTimeout(0);
         socket.removeListener('error', reject);
         if (socket.alpnProtocol === 'h2') {
           this.adoptSession(socket);
