@@ -15,6 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import YAML from 'yaml';
 import { AuditLog } from '../../src/audit/audit';
+import { BotAdmin } from '../../src/bots/admin';
+import { botService } from '../../src/bots/routes';
 import { parseRole, RoleRepo } from '../../src/auth/roles';
 import { parseConfig } from '../../src/config/config';
 import type { Clock } from '../../src/core/clock';
@@ -329,15 +331,24 @@ describe('kubectl through the gate kube listener', () => {
 });
 
 describe('bots and metrics', () => {
-  test('a bot certificate from the bot CA reaches its cluster as bot-<name>', async () => {
+  test('a joined bot instance reaches its cluster as bot-<name>; a forged instance is refused', async () => {
+    const admin = new BotAdmin({ db: fx.ctx.db, roles: fx.ctx.roles, audit: fx.ctx.audit, clock: fx.ctx.clock });
+    await admin.addBot('ci', ['deploy']);
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
     const keys = await generateKeyPair();
-    const identity: Identity = { usage: 'bot', kind: 'bot', name: 'ci', roles: ['deploy'], kubeUsers: [], kubeGroups: [], clusters: ['dev'], botInstance: 'inst-1', generation: 1, joinToken: 'join-1' };
-    const c = await fx.ctx.cas.bot.issue({ publicKeyPem: keys.publicKeyPem, identity, ttlMs: 60 * 60_000 });
-    const r = await h1Request({ certPem: c.certPem, keyPem: keys.privateKeyPem }, 'GET', '/k/dev/api/v1/namespaces/default/configmaps');
+    const joined = await botService(fx.ctx).join({ token: text, publicKey: keys.publicKeyPem });
+    const r = await h1Request({ certPem: joined.certPem, keyPem: keys.privateKeyPem }, 'GET', '/k/dev/api/v1/namespaces/default/configmaps');
     assert.equal(r.status, 200, r.body);
     const imp = fx.fake.lastImpersonation((x) => x.path === '/api/v1/namespaces/default/configmaps');
     assert.equal(imp?.user, 'bot-ci');
     assert.deepEqual([...imp!.groups].sort(), ['deployers', 'system:authenticated']);
+
+    // a certificate the bot CA signed for an instance that never joined (or was removed) gets nowhere
+    const identity: Identity = { usage: 'bot', kind: 'bot', name: 'ci', roles: ['deploy'], kubeUsers: [], kubeGroups: [], clusters: ['dev'], botInstance: 'never-joined', generation: 1, renewable: true, joinToken: 'join-1' };
+    const forged = await fx.ctx.cas.bot.issue({ publicKeyPem: keys.publicKeyPem, identity, ttlMs: 60 * 60_000 });
+    const refused = await h1Request({ certPem: forged.certPem, keyPem: keys.privateKeyPem }, 'GET', '/k/dev/api/v1/namespaces/default/configmaps');
+    assert.equal(refused.status, 403, refused.body);
+    assert.equal(JSON.parse(refused.body).kind, 'Status');
   });
 
   test('a role created a moment ago is honoured at once (no wait for the role cache)', async () => {

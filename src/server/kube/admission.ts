@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock';
+import { TapgateError } from '../../core/errors';
 import type { Locks } from '../../locks/locks';
+import type { Identity } from '../../pki/identity';
 import { actorOf, checkCertificate, checkCluster, ROLE_DEPENDENT, type KubeAuthContext } from './auth-context';
 import type { Authorizer, ClientConn } from './client-conn';
 import { impersonationHeaderIn, impersonationRefusal } from './impersonation';
@@ -13,6 +15,13 @@ import { KubeRefusal } from './status';
 import type { Upstream } from './upstream';
 
 const ROLE_CODES = new Set<string>(Object.values(ROLE_DEPENDENT));
+
+/** A bot certificate the bot service refused (copied generation, removed instance) as a kube Status. */
+function botRefusal(e: unknown): KubeRefusal {
+  if (e instanceof KubeRefusal) return e;
+  const t = e instanceof TapgateError ? e : undefined;
+  return new KubeRefusal('Forbidden', t?.message ?? `the bot certificate could not be checked: ${String(e)}`, { status: t?.status ?? 403, auditReason: t?.auditReason ?? 'bot certificate refused' });
+}
 
 /** A request the gate lets through, with everything the forwarding paths need. */
 export interface Admitted {
@@ -45,6 +54,11 @@ export class Admission {
       auditor: RefusalAuditor;
       metrics: KubeMetrics;
       log: Logger;
+      /**
+       * Told of every admitted bot certificate: commits a pending generation on first use and
+       * throws the refusal for a copied one (src/bots/service.ts observeUse). Sync on the hot path.
+       */
+      observeBotUse?: (id: Identity) => void | Promise<void>;
     },
   ) {}
 
@@ -55,6 +69,24 @@ export class Admission {
    * cannot make the gate query the store per request.
    */
   admit(conn: ClientConn, method: string, url: string, headers: IncomingHttpHeaders, upgrade: boolean, then: (r: Admitted | KubeRefusal) => void): void {
+    this.admitRoles(conn, method, url, headers, upgrade, (r) => {
+      const observe = this.deps.observeBotUse;
+      if (r instanceof KubeRefusal || !observe || r.ctx.identity.kind !== 'bot') return then(r);
+      let pending: void | Promise<void>;
+      try {
+        pending = observe(r.ctx.identity);
+      } catch (e) {
+        return then(this.settle(conn, method, url, upgrade, botRefusal(e)));
+      }
+      if (!pending) return then(r);
+      pending.then(
+        () => then(r),
+        (e: unknown) => then(this.settle(conn, method, url, upgrade, botRefusal(e))),
+      );
+    });
+  }
+
+  private admitRoles(conn: ClientConn, method: string, url: string, headers: IncomingHttpHeaders, upgrade: boolean, then: (r: Admitted | KubeRefusal) => void): void {
     const first = this.decide(conn, url, headers, upgrade);
     const stale = first instanceof KubeRefusal ? ROLE_CODES.has(first.code) : first.ctx.missingRoles.length > 0;
     const fp = conn.cert?.fingerprint;

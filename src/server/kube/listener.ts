@@ -1,3 +1,4 @@
+import { botService } from '../../bots/routes';
 import http from 'node:http';
 import http2, { type Http2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -68,7 +69,8 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
   // A lock created anywhere (any replica) reloads the lock cache and lands here: cut at once.
   const unsubscribeLocks = ctx.locks.onChange(() => registry.sweep());
 
-  const admission = new Admission({ clock: ctx.clock, locks: ctx.locks, authorizer, roles: roleCache, upstreams, auditor, metrics, log });
+  const bots = botService(ctx);
+  const admission = new Admission({ clock: ctx.clock, locks: ctx.locks, authorizer, roles: roleCache, upstreams, auditor, metrics, log, observeBotUse: (id) => bots.observeUse(id) });
   const forwarder = new Forwarder({ registry, metrics, clock: ctx.clock, log });
   const upgrader = new UpgradeForwarder({ registry, metrics, clock: ctx.clock, log });
 
