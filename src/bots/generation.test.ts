@@ -9,6 +9,8 @@ const st = (generation: number, pendingGeneration: number | null = null, pending
 });
 
 describe('decideRenewal', () => {
+  // generation 8 was issued for key k8, 9 for k9
+  const issued = (g: number) => ({ 8: 'k8', 9: 'k9' })[g];
   const cases: [string, GenerationState, number, string, RenewalDecision][] = [
     ['first renewal after join', st(1), 1, 'k1', { kind: 'renew', issue: 2 }],
     ['steady state', st(7), 7, 'k9', { kind: 'renew', issue: 8 }],
@@ -23,6 +25,20 @@ describe('decideRenewal', () => {
   ];
   for (const [name, state, presented, key, want] of cases) {
     it(name, () => assert.deepEqual(decideRenewal(state, presented, key), want));
+  }
+
+  const repeats: [string, GenerationState, number, string, RenewalDecision][] = [
+    ['the renewal that issued the committed generation, repeated', st(8), 7, 'k8', { kind: 'repeat', presented: 7, committed: 8 }],
+    ['repeated while the next renewal is pending', st(8, 9, 'k9'), 7, 'k8', { kind: 'repeat', presented: 7, committed: 8 }],
+    ['an older renewal repeated', st(9), 7, 'k8', { kind: 'repeat', presented: 7, committed: 9 }],
+    ['an older certificate for a new key is still theft', st(8), 7, 'k1', { kind: 'theft', presented: 7, committed: 8 }],
+    ['for the key of another generation is still theft', st(9), 7, 'k9', { kind: 'theft', presented: 7, committed: 9 }],
+    ['a history that forgot the key: theft', st(12), 10, 'k11', { kind: 'theft', presented: 10, committed: 12 }],
+    ['a generation never issued, for a known key: theft', st(7), 8, 'k9', { kind: 'theft', presented: 8, committed: 7 }],
+    ['the same key for the next generation is an ordinary renewal', st(8), 8, 'k9', { kind: 'renew', issue: 9 }],
+  ];
+  for (const [name, state, presented, key, want] of repeats) {
+    it(name, () => assert.deepEqual(decideRenewal(state, presented, key, issued), want));
   }
 });
 

@@ -24,21 +24,37 @@ export type RenewalDecision =
   | { kind: 'reissue-pending'; pending: number }
   /** a retry with the current certificate but a different key: refuse without locking (cannot tell who is who) */
   | { kind: 'conflict'; pending: number }
+  /**
+   * an older certificate asking again for the very key its successor was issued for: a renewal that
+   * was answered and used, repeated (a replayed signed request, or a stale retry); refuse without
+   * locking, it can only yield a certificate for a key whose holder has already renewed
+   */
+  | { kind: 'repeat'; presented: number; committed: number }
   /** an older generation after a newer one was used, or one never issued: the certificate was copied */
   | { kind: 'theft'; presented: number; committed: number };
 
+/** sha256 of the key a generation was issued for, where the gate still remembers it (its capped history). */
+export type IssuedKeys = (generation: number) => string | undefined;
+
 /** What a renewal request presenting `presented` (for a new key `keyFp`) should get. */
-export function decideRenewal(state: GenerationState, presented: number, keyFp: string): RenewalDecision {
+export function decideRenewal(state: GenerationState, presented: number, keyFp: string, issuedKey: IssuedKeys = () => undefined): RenewalDecision {
   const { generation, pendingGeneration } = state;
   if (pendingGeneration === null) {
     if (presented === generation) return { kind: 'renew', issue: generation + 1 };
-    return { kind: 'theft', presented, committed: generation };
+    return older(generation, presented, keyFp, issuedKey);
   }
   if (presented === pendingGeneration) return { kind: 'commit-and-renew', commit: pendingGeneration, issue: pendingGeneration + 1 };
   if (presented === generation) {
     return state.pendingKeyFp === keyFp ? { kind: 'reissue-pending', pending: pendingGeneration } : { kind: 'conflict', pending: pendingGeneration };
   }
-  return { kind: 'theft', presented, committed: generation };
+  return older(generation, presented, keyFp, issuedKey);
+}
+
+/** A generation other than the committed and pending ones: theft, unless it only repeats a renewal already answered. */
+function older(committed: number, presented: number, keyFp: string, issuedKey: IssuedKeys): RenewalDecision {
+  // A thief asking for the real bot's next key gains nothing, so not locking there loses no detection.
+  if (presented < committed && issuedKey(presented + 1) === keyFp) return { kind: 'repeat', presented, committed };
+  return { kind: 'theft', presented, committed };
 }
 
 export type UseDecision =

@@ -1,5 +1,5 @@
 import type { Db } from '../store/db';
-import type { GenerationState } from './generation';
+import type { GenerationState, IssuedKeys } from './generation';
 
 /** One running copy of a bot: its own generation counter, history and heartbeats. */
 
@@ -11,6 +11,8 @@ export interface Authentication {
   kind: 'join' | 'join-retry' | 'rejoin' | 'renew' | 'renew-retry';
   generation: number;
   serial: string;
+  /** renewals: sha256 of the key the generation was issued for (tells a repeated renewal from theft) */
+  keyFp?: string;
   remote?: string;
 }
 
@@ -39,6 +41,11 @@ export interface BotInstance extends GenerationState {
   authentications: Authentication[];
   heartbeats: Heartbeat[];
   lastSeen: number;
+}
+
+/** Pure: the key each renewal in the history issued its generation for. */
+export function issuedKeys(history: readonly Authentication[]): IssuedKeys {
+  return (generation) => history.findLast((a) => a.generation === generation && a.keyFp !== undefined)?.keyFp;
 }
 
 /** Pure: newest last, at most `cap` entries. */

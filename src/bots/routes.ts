@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { parseDuration } from '../core/duration';
 import type { GateContext } from '../server/context';
 import { validate } from '../server/validate';
-import { BotService } from './service';
+import { TapgateError } from '../core/errors';
+import { BotService, type Presented } from './service';
 
 const services = new WeakMap<GateContext, BotService>();
 
@@ -56,19 +57,41 @@ const pem = (max: number) => z.string().min(1).max(max);
 const joinBody = z
   .object({ token: z.string().min(1).max(300), publicKey: pem(8_000), ttl, previousCert: pem(16_000).optional(), proof: z.string().min(1).max(2_000).optional() })
   .strict();
-const renewBody = z.object({ publicKey: pem(8_000), ttl }).strict();
+/** Proof of the current certificate in the body, for connections without a client certificate (key-proof.ts). */
+const signedFields = {
+  cert: pem(16_000).optional(),
+  proof: z.string().min(1).max(2_000).optional(),
+  at: z.number().int().nonnegative().optional(),
+};
+type SignedFields = { cert?: string; proof?: string; at?: number };
+const allOrNone = (b: SignedFields) => [b.cert, b.proof, b.at].every((v) => v === undefined) || [b.cert, b.proof, b.at].every((v) => v !== undefined);
+const together = { message: 'cert, proof and at go together (a signed request) or not at all (mutual TLS)', path: ['proof'] };
+
+const renewBody = z.object({ publicKey: pem(8_000), ttl, ...signedFields }).strict().refine(allOrNone, together);
 const heartbeatBody = z
   .object({
     hostname: z.string().max(253).default(''),
     version: z.string().max(64).default(''),
     uptime: z.number().nonnegative().max(1e10).default(0),
     oneshot: z.boolean().default(false),
+    ...signedFields,
   })
-  .strict();
+  .strict()
+  .refine(allOrNone, together);
 
 const peerCert = (req: FastifyRequest): Buffer | undefined => (req.raw.socket as TLSSocket).getPeerX509Certificate?.()?.raw;
 
-/** POST /v1/bots/join, /v1/bots/renew (mTLS), /v1/bots/heartbeat (mTLS). */
+/** The client certificate of the connection, or the signed proof in the body; never both, so no request is two callers at once. */
+function presented(req: FastifyRequest, b: SignedFields): Presented {
+  const peer = peerCert(req);
+  if (b.cert === undefined || b.proof === undefined || b.at === undefined) return peer;
+  if (peer?.length) {
+    throw new TapgateError('bad_request', 'send either a client certificate (mutual TLS) or cert, proof and at in the body, not both', { auditReason: 'client certificate and signed proof together' });
+  }
+  return { certPem: b.cert, proof: b.proof, at: b.at };
+}
+
+/** POST /v1/bots/join, /v1/bots/renew and /v1/bots/heartbeat (mutual TLS, or a signed proof in the body). */
 export function botRoutes(ctx: GateContext): FastifyPluginAsync {
   return async (app) => {
     const svc = botService(ctx);
@@ -80,12 +103,12 @@ export function botRoutes(ctx: GateContext): FastifyPluginAsync {
 
     app.post('/v1/bots/renew', async (req) => {
       const b = validate(renewBody, req.body);
-      return svc.renew(peerCert(req), { publicKey: b.publicKey, ttlMs: b.ttl }, { remote: req.ip });
+      return svc.renew(presented(req, b), { publicKey: b.publicKey, ttlMs: b.ttl }, { remote: req.ip });
     });
 
     app.post('/v1/bots/heartbeat', async (req) => {
       const b = validate(heartbeatBody, req.body);
-      return svc.heartbeat(peerCert(req), { hostname: b.hostname, version: b.version, uptimeS: b.uptime, oneshot: b.oneshot }, { remote: req.ip });
+      return svc.heartbeat(presented(req, b), { hostname: b.hostname, version: b.version, uptimeS: b.uptime, oneshot: b.oneshot }, { remote: req.ip });
     });
   };
 }

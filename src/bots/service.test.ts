@@ -10,7 +10,7 @@ import type { Db } from '../store/db';
 import { openDb } from '../store/open';
 import { tryStartTestPostgres, type TestPostgres } from '../../test/helpers/postgres';
 import { BotAdmin } from './admin';
-import { signRejoinProof } from './rejoin-proof';
+import { signRejoinProof } from './key-proof';
 import { BotService, type BotCredentials } from './service';
 
 const H = 3_600_000;

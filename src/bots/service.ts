@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import type { AuditLog } from '../audit/audit';
 import { audited, type AuditTrail } from '../auth/audited';
 import type { Role, RoleRepo } from '../auth/roles';
@@ -8,13 +8,15 @@ import type { Locks } from '../locks/locks';
 import { lockedError } from '../locks/locks';
 import type { CertificateAuthority } from '../pki/ca';
 import { publicKeyFingerprint } from '../pki/ca';
+import { certificateDer } from '../pki/certificate';
 import type { Identity, VerifiedCert } from '../pki/identity';
+import { LruCache } from '../pki/lru-cache';
 import type { Db } from '../store/db';
 import { botCertTtl, botIdentity } from './bot-identity';
 import { BotRepo, type Bot } from './bots';
 import { decideRenewal, decideUse, type GenerationState } from './generation';
-import { InstanceRepo, type Authentication, type BotInstance, type PendingCert } from './instances';
-import { verifyRejoinProof } from './rejoin-proof';
+import { InstanceRepo, issuedKeys, type Authentication, type BotInstance, type PendingCert } from './instances';
+import { certificateKey, PROOF_WINDOW_MS, verifyHeartbeatProof, verifyRejoinProof, verifyRenewProof, withinProofWindow } from './key-proof';
 import { statusOf, TokenRepo, type JoinToken } from './tokens';
 import { parseToken, secretMatches } from './token-secret';
 
@@ -26,6 +28,8 @@ const STATE_CACHE_MS = 5_000;
 const JOIN_RETRY_MS = 10 * 60_000;
 /** Conditional writes lost to a concurrent renewal are decided again this many times. */
 const WRITE_ATTEMPTS = 5;
+/** Public keys of certificates that signed a proof, by certificate fingerprint (importing one costs ~100 µs). */
+const PROOF_KEY_CACHE = 10_000;
 
 export interface BotServiceDeps {
   db: Db;
@@ -68,6 +72,23 @@ export interface JoinInput {
   proof?: string;
 }
 
+/** A proof in the request body that the caller holds `certPem`'s key (key-proof.ts); made at `at`, epoch ms. */
+export interface SignedCert {
+  certPem: string;
+  /** base64 signature */
+  proof: string;
+  at: number;
+}
+
+/**
+ * How a bot shows it holds its current certificate: over mutual TLS (the peer certificate's DER,
+ * undefined when the connection has none) or by a signature in the body, which works over a
+ * kept-alive connection and through TLS-terminating proxies.
+ */
+export type Presented = Buffer | undefined | SignedCert;
+
+const isSigned = (p: Presented): p is SignedCert => p !== undefined && !Buffer.isBuffer(p);
+
 export interface HeartbeatInput {
   hostname: string;
   version: string;
@@ -102,6 +123,7 @@ export class BotService {
   readonly instances: InstanceRepo;
   private readonly cache = new Map<string, CachedState>();
   private readonly inflight = new Map<string, Promise<void>>();
+  private readonly proofKeys = new LruCache<string, KeyObject>(PROOF_KEY_CACHE);
   private unlisten?: () => void;
 
   constructor(private readonly d: BotServiceDeps) {
@@ -248,14 +270,17 @@ export class BotService {
 
   // ---- renewal ----
 
-  /** Two-phase renewal with the bot's current certificate (mTLS) for a new key. */
-  async renew(peerCert: Buffer | undefined, input: { publicKey: string; ttlMs?: number }, meta: CallMeta = {}): Promise<BotCredentials> {
-    const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote } };
+  /**
+   * Two-phase renewal for a new key, by the holder of the instance's current certificate shown
+   * over mutual TLS or proven by a signature in the body: one policy for both.
+   */
+  async renew(presented: Presented, input: { publicKey: string; ttlMs?: number }, meta: CallMeta = {}): Promise<BotCredentials> {
+    const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote, auth: isSigned(presented) ? 'signed' : 'mtls' } };
     return audited(this.d.audit, 'bot.renew', trail, async () => {
-      const cert = this.verifyPeer(peerCert, 'renewal');
+      const keyFp = publicKeyFingerprint(input.publicKey);
+      const cert = this.verifyPresented(presented, 'renewal', trail, (key, certFp, s) => verifyRenewProof(key, certFp, keyFp, s.at, s.proof));
       const id = cert.identity;
       const instanceId = id.botInstance!;
-      trail.actor = actorOf(id.name, instanceId);
       trail.data.generation = id.generation;
       this.assertUnlocked(id);
       if (!id.renewable) {
@@ -264,16 +289,16 @@ export class BotService {
           auditReason: 'renewal of a non-renewable certificate',
         });
       }
-      const keyFp = publicKeyFingerprint(input.publicKey);
-      const presented = id.generation ?? 0;
+      const presentedGeneration = id.generation ?? 0;
       for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
         const found = await this.instances.getWithBotRoles(instanceId);
         if (!found) throw unknownInstance(instanceId);
         const { instance: inst, botRoles } = found;
         const bot = botRoles && { name: inst.bot, roles: botRoles };
         if (!bot) throw new TapgateError('unknown_bot', `bot "${inst.bot}" was removed; ask an administrator to add it again and issue a token`, { status: 403, auditReason: 'renewal for a removed bot' });
-        const decision = decideRenewal(inst, presented, keyFp);
+        const decision = decideRenewal(inst, presentedGeneration, keyFp, issuedKeys(inst.authentications));
         const now = this.d.clock.now();
+        const remote = meta.remote ? { remote: meta.remote } : {};
         switch (decision.kind) {
           case 'theft':
             throw await this.theft(inst, id, decision.presented, 'renewal');
@@ -283,12 +308,18 @@ export class BotService {
               `a renewal of this instance for another key is waiting for its first use (generation ${decision.pending}); retry with the key you renewed for, or wait for the certificate to expire and join again`,
               { status: 409, auditReason: `renewal for a different key while generation ${decision.pending} is pending` },
             );
+          case 'repeat':
+            throw new TapgateError(
+              'renewal_repeated',
+              `this renewal was answered already: generation ${decision.presented + 1} was issued for this key and generation ${decision.committed} is in use; renew with the newest certificate`,
+              { status: 409, auditReason: `generation ${decision.presented} repeated the renewal of generation ${decision.presented + 1} (replay or stale retry): no lock` },
+            );
           case 'reissue-pending': {
             // The bot never got the answer: the same certificate, for the same key, is no theft.
             const certPem = inst.pendingCert!;
             const notAfter = inst.pendingNotAfter!;
             if (notAfter <= now) break;
-            await this.instances.recordAuthentication(inst.id, { at: now, kind: 'renew-retry', generation: decision.pending, serial: '', ...(meta.remote ? { remote: meta.remote } : {}) });
+            await this.instances.recordAuthentication(inst.id, { at: now, kind: 'renew-retry', generation: decision.pending, serial: '', keyFp, ...remote });
             await this.d.audit.record({ event: 'bot.renew', outcome: 'ok', actor: trail.actor, data: { ...trail.data, instance: inst.id, issued: decision.pending, retry: true } });
             return this.credentials(this.d.ca.parseAndVerify(certPem).identity, certPem, notAfter);
           }
@@ -299,7 +330,7 @@ export class BotService {
             this.assertUnlocked(identity);
             const issued = await this.d.ca.issue({ publicKeyPem: input.publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
             const pending: PendingCert = { generation: decision.issue, certPem: issued.certPem, keyFp, notAfter: issued.notAfter };
-            const auth: Authentication = { at: now, kind: 'renew', generation: decision.issue, serial: issued.serial, ...(meta.remote ? { remote: meta.remote } : {}) };
+            const auth: Authentication = { at: now, kind: 'renew', generation: decision.issue, serial: issued.serial, keyFp, ...remote };
             const won =
               decision.kind === 'renew'
                 ? await this.instances.setPending(inst, pending, auth)
@@ -328,14 +359,15 @@ export class BotService {
 
   // ---- heartbeat ----
 
-  async heartbeat(peerCert: Buffer | undefined, input: HeartbeatInput, meta: CallMeta = {}): Promise<{ instanceId: string; generation: number }> {
-    const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote } };
+  async heartbeat(presented: Presented, input: HeartbeatInput, meta: CallMeta = {}): Promise<{ instanceId: string; generation: number }> {
+    const signed = isSigned(presented);
+    const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote, auth: signed ? 'signed' : 'mtls' } };
     try {
-      const cert = this.verifyPeer(peerCert, 'a heartbeat');
+      const cert = this.verifyPresented(presented, 'a heartbeat', trail, (key, certFp, s) => verifyHeartbeatProof(key, certFp, s.at, s.proof));
       const id = cert.identity;
-      trail.actor = actorOf(id.name, id.botInstance!);
       this.assertUnlocked(id);
-      await this.observeUse(id);
+      // A signed heartbeat can be replayed within its window, after the bot moved on: no lock from it.
+      await this.observeUse(id, signed ? 'refuse' : 'lock');
       const now = this.d.clock.now();
       await this.instances.recordHeartbeat(id.botInstance!, {
         at: now,
@@ -362,22 +394,23 @@ export class BotService {
    * Called for every bot certificate the kube listener accepts. The fast path is a map lookup;
    * the store is asked only for an unknown or stale instance, the first use of a pending
    * generation (which commits it) and a generation that looks copied (which locks the instance).
-   * Throws the refusal (a TapgateError) when the certificate must not be used.
+   * Throws the refusal (a TapgateError) when the certificate must not be used. `onCopy: 'refuse'`
+   * refuses a copied-looking generation without locking (for replayable signed heartbeats).
    */
-  observeUse(id: Identity): void | Promise<void> {
+  observeUse(id: Identity, onCopy: 'lock' | 'refuse' = 'lock'): void | Promise<void> {
     if (id.kind !== 'bot' || !id.botInstance || id.generation === undefined) return;
     const c = this.cache.get(id.botInstance);
     if (c && this.d.clock.now() - c.at < STATE_CACHE_MS && (!c.renewable || decideUse(c, id.generation).kind === 'ok')) return;
-    const key = `${id.botInstance}:${id.generation}`;
+    const key = `${id.botInstance}:${id.generation}:${onCopy}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.observeSlow(id).finally(() => this.inflight.delete(key));
+      p = this.observeSlow(id, onCopy).finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return p;
   }
 
-  private async observeSlow(id: Identity): Promise<void> {
+  private async observeSlow(id: Identity, onCopy: 'lock' | 'refuse'): Promise<void> {
     const instanceId = id.botInstance!;
     const presented = id.generation!;
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
@@ -392,6 +425,12 @@ export class BotService {
       const decision = decideUse(st, presented);
       if (decision.kind === 'ok') return;
       if (decision.kind === 'theft') {
+        if (onCopy === 'refuse') {
+          throw new TapgateError('generation_stale', `certificate generation ${presented} is older than the instance's (${st.generation}); use the newest certificate`, {
+            status: 403,
+            auditReason: `generation ${presented} after ${st.generation} in a signed request (replayable: no lock)`,
+          });
+        }
         const inst = await this.instances.get(instanceId);
         throw await this.theft(inst ?? { id: instanceId, bot: id.name, generation: st.generation }, id, presented, 'use');
       }
@@ -423,20 +462,57 @@ export class BotService {
     this.cache.set(instanceId, { ...st, at: this.d.clock.now() });
   }
 
-  private verifyPeer(peerCert: Buffer | undefined, what: string): VerifiedCert {
-    if (!peerCert || peerCert.length === 0) {
-      throw new TapgateError('client_cert_required', `${what} needs the bot's current certificate over mutual TLS; run "tapgate bot start", which presents it`, {
-        status: 401,
-        auditReason: 'no client certificate',
+  /**
+   * The bot certificate the caller holds, shown over mutual TLS or proven in the body by `proofOk`
+   * (a signature with the certificate's key over the request, made within PROOF_WINDOW_MS of now).
+   * Names the instance in the audit trail as soon as the certificate is known.
+   */
+  private verifyPresented(
+    presented: Presented,
+    what: string,
+    trail: AuditTrail,
+    proofOk: (certKey: KeyObject, certFp: string, signed: SignedCert) => boolean,
+  ): VerifiedCert {
+    if (!isSigned(presented)) {
+      if (!presented || presented.length === 0) {
+        throw new TapgateError('client_cert_required', `${what} needs the bot's current certificate, over mutual TLS or with a signed proof; run "tapgate bot start", which sends it`, {
+          status: 401,
+          auditReason: 'no client certificate',
+        });
+      }
+      return this.botCert(this.d.ca.parseAndVerify(presented), what, trail);
+    }
+    const cert = this.botCert(this.d.ca.parseAndVerify(presented.certPem), what, trail);
+    const now = this.d.clock.now();
+    if (!withinProofWindow(presented.at, now)) {
+      throw new TapgateError(
+        'proof_stale',
+        `the proof was signed at ${iso(presented.at)}, more than ${PROOF_WINDOW_MS / 60_000} minutes from the gate's time (${iso(now)}); set this machine's clock right (NTP)`,
+        { status: 401, auditReason: `${what} proof outside the ${PROOF_WINDOW_MS / 60_000}-minute window` },
+      );
+    }
+    let key = this.proofKeys.get(cert.fingerprint);
+    if (!key) {
+      key = certificateKey(certificateDer(presented.certPem));
+      this.proofKeys.set(cert.fingerprint, key);
+    }
+    if (!proofOk(key, cert.fingerprint, presented)) {
+      throw new TapgateError('bad_proof', `the proof does not verify: it must be signed with the key of the certificate sent, over this request; update the tapgate client`, {
+        status: 403,
+        auditReason: `${what} proof invalid`,
       });
     }
-    const cert = this.d.ca.parseAndVerify(peerCert);
+    return cert;
+  }
+
+  private botCert(cert: VerifiedCert, what: string, trail: AuditTrail): VerifiedCert {
     if (cert.identity.usage !== 'bot' || !cert.identity.botInstance) {
       throw new TapgateError('wrong_cert', `a ${cert.identity.usage} certificate cannot be used for ${what}; use the bot's certificate`, {
         status: 403,
         auditReason: `${cert.identity.usage} certificate presented for bot ${what}`,
       });
     }
+    trail.actor = actorOf(cert.identity.name, cert.identity.botInstance);
     return cert;
   }
 

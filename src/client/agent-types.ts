@@ -3,6 +3,14 @@
  * Plain data only (it crosses IPC and the control socket as JSON).
  */
 
+/**
+ * - 'verified': a valid MFA certificate, a minute or more left
+ * - 'lapsing': valid, under a minute left
+ * - 'waiting-for-tap': a tap is being asked for (pendingTap says where and what waits)
+ * - 'no-session': no valid MFA certificate; the next kubectl call asks for a tap. When the login
+ *   session itself has ended (loginExpires <= now), `error` says to run `tapgate login`.
+ * - 'error': the last tap request could not even be made (gate unreachable…); `error` says why
+ */
 export type AgentState = 'no-session' | 'verified' | 'lapsing' | 'waiting-for-tap' | 'error';
 
 export type ConnectionKind = 'request' | 'watch' | 'logs' | 'exec' | 'attach' | 'port-forward';

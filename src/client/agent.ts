@@ -91,7 +91,12 @@ export class Agent implements AgentControl {
       clock: this.clock,
       tracker: this.tracker,
       processName: opts.processName ?? 'tapgate agent',
-      onEvent: (kind, message) => this.event(kind, message),
+      onEvent: (kind, message) => {
+        this.event(kind, message);
+        // open the gate connection for the new certificate before the next request needs it
+        const now = kind === 'verified' ? this.session?.current() : undefined;
+        if (now && this.upstream) this.upstream.warm(now);
+      },
       onChange: () => this.stateChanged(),
     });
   }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { systemClock, type Clock } from '../../core/clock';
 import { describeError, TapgateError } from '../../core/errors';
 import { generateKeyPair } from '../../pki/ca';
-import { signRejoinProof } from '../rejoin-proof';
+import { signRejoinProof } from '../key-proof';
 import type { BotCredentials } from '../service';
 import { parseToken } from '../token-secret';
 import { HttpBotApi, isTransient, type BotApi } from './bot-api';
@@ -54,6 +54,8 @@ export interface BotAgentOptions {
 export class BotAgent {
   private readonly o: Required<Pick<BotAgentOptions, 'heartbeatIntervalMs'>> & BotAgentOptions;
   private readonly api: BotApi;
+  /** the API client this agent made (and closes); one given in the options belongs to the caller */
+  private readonly ownApi?: HttpBotApi;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly log: (msg: string) => void;
@@ -73,7 +75,7 @@ export class BotAgent {
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? (() => undefined);
-    this.api = opts.api ?? new HttpBotApi(opts.server, () => this.id?.tlsCaPem || opts.caPem || '');
+    this.api = opts.api ?? (this.ownApi = new HttpBotApi(opts.server, () => this.id?.tlsCaPem || opts.caPem || '', { clock: this.clock }));
     this.startedAt = this.clock.now();
   }
 
@@ -100,6 +102,7 @@ export class BotAgent {
       if (this.o.oneshot) return;
       await this.loop();
     } finally {
+      await this.ownApi?.close();
       await lock.release();
     }
   }

@@ -1,5 +1,8 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, request, type Dispatcher } from 'undici';
+import { systemClock, type Clock } from '../../core/clock';
 import { TapgateError } from '../../core/errors';
+import { signHeartbeatProof, signRenewProof } from '../key-proof';
 import type { BotCredentials } from '../service';
 
 export interface ClientCert {
@@ -25,39 +28,92 @@ export interface HeartbeatBody {
 /** The gate's bot API as the agent sees it; tests wrap it to inject faults. */
 export interface BotApi {
   join(body: JoinBody): Promise<BotCredentials>;
+  /** with the current certificate and its key: the client decides how to prove it holds them */
   renew(auth: ClientCert, body: { publicKey: string; ttl?: number }): Promise<BotCredentials>;
   heartbeat(auth: ClientCert, body: HeartbeatBody): Promise<{ instanceId: string; generation: number }>;
+  /** drops kept-alive connections */
+  close?(): Promise<void>;
+}
+
+/** A gate from before signed requests refuses the fields it does not know, or asks for the client certificate. */
+function signedUnsupported(e: unknown): boolean {
+  if (!(e instanceof TapgateError)) return false;
+  return e.code === 'client_cert_required' || (e.code === 'bad_request' && /unknown field .*"(cert|proof|at)"/.test(e.message));
 }
 
 /**
- * HTTPS client for /v1/bots/*. Each call gets its own connection: the client certificate changes
- * at every renewal, and a bot calls a few times an hour.
+ * HTTPS client for /v1/bots/*. Renewals and heartbeats prove the current certificate with a
+ * signature in the body (key-proof.ts) over one kept-alive connection pool without a client
+ * certificate; against a gate that predates that, they fall back to mutual TLS on a connection of
+ * their own (the client certificate changes at every renewal). close() when done.
  */
 export class HttpBotApi implements BotApi {
+  private pool?: { ca: string; agent: Agent };
+  /** the gate refused a signed request as unknown: mutual TLS from now on */
+  private mtlsOnly = false;
+  private readonly clock: Clock;
+  private signingKey?: { pem: string; key: KeyObject };
+
   constructor(
     private readonly server: string,
     /** CA of the gate's TLS certificate; '' = the system trust store */
     private readonly trust: () => string,
-  ) {}
+    opts: { clock?: Clock } = {},
+  ) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   join(body: JoinBody): Promise<BotCredentials> {
     return this.post('/v1/bots/join', body);
   }
 
   renew(auth: ClientCert, body: { publicKey: string; ttl?: number }): Promise<BotCredentials> {
-    return this.post('/v1/bots/renew', body, auth);
+    return this.signedOrMtls('/v1/bots/renew', body, auth, (key, at) => signRenewProof(key, auth.certPem, body.publicKey, at));
   }
 
   heartbeat(auth: ClientCert, body: HeartbeatBody): Promise<{ instanceId: string; generation: number }> {
-    return this.post('/v1/bots/heartbeat', body, auth);
+    return this.signedOrMtls('/v1/bots/heartbeat', body, auth, (key, at) => signHeartbeatProof(key, auth.certPem, at));
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.agent.close().catch(() => undefined);
+  }
+
+  private async signedOrMtls<T>(path: string, body: object, auth: ClientCert, sign: (key: KeyObject, at: number) => string): Promise<T> {
+    if (!this.mtlsOnly) {
+      const at = this.clock.now();
+      try {
+        return await this.post<T>(path, { ...body, cert: auth.certPem, proof: sign(this.privateKey(auth.keyPem), at), at });
+      } catch (e) {
+        // This machine's clock is off: mutual TLS does not depend on it (the gate's message says to fix it).
+        if (!(e instanceof TapgateError && e.code === 'proof_stale') && !signedUnsupported(e)) throw e;
+        if (signedUnsupported(e)) this.mtlsOnly = true;
+      }
+    }
+    return this.post<T>(path, body, auth);
+  }
+
+  /** Parsed once per key: a bot signs with the same key for a whole generation. */
+  private privateKey(pem: string): KeyObject {
+    if (this.signingKey?.pem !== pem) this.signingKey = { pem, key: createPrivateKey(pem) };
+    return this.signingKey.key;
+  }
+
+  /** The kept-alive pool for requests without a client certificate; made again if the trusted CA changed. */
+  private shared(ca: string): Agent {
+    if (this.pool?.ca !== ca) {
+      void this.pool?.agent.close().catch(() => undefined);
+      this.pool = { ca, agent: new Agent({ connect: ca ? { ca } : {} }) };
+    }
+    return this.pool.agent;
   }
 
   private async post<T>(path: string, body: unknown, auth?: ClientCert): Promise<T> {
     const ca = this.trust();
-    const dispatcher = new Agent({
-      connect: { ...(ca ? { ca } : {}), ...(auth ? { cert: auth.certPem, key: auth.keyPem } : {}) },
-      pipelining: 0,
-    });
+    // A client certificate is bound to its connection: those get one of their own.
+    const dispatcher = auth ? new Agent({ connect: { ...(ca ? { ca } : {}), cert: auth.certPem, key: auth.keyPem }, pipelining: 0 }) : this.shared(ca);
     const url = `${this.server.replace(/\/+$/, '')}${path}`;
     try {
       let res: Dispatcher.ResponseData;
@@ -78,7 +134,7 @@ export class HttpBotApi implements BotApi {
       if (res.statusCode >= 400) throw new TapgateError(data.code ?? 'gate_error', data.message ?? `the gate answered ${res.statusCode}`, { status: res.statusCode });
       return data as T;
     } finally {
-      void dispatcher.close().catch(() => undefined);
+      if (auth) void dispatcher.close().catch(() => undefined);
     }
   }
 }
