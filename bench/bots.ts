@@ -65,6 +65,8 @@ interface Phase {
   failed: number;
   ms: number;
   firstError?: string;
+  /** the load generator's own CPU time in the phase */
+  clientCpuMs?: number;
 }
 
 type Measured = Phase & { gateCpuMs: number };
@@ -83,7 +85,7 @@ const pemPair = (): KeyPair => {
 
 // ---- the load generator (child process) ----
 
-function post(url: string, body: unknown, opts: https.RequestOptions): Promise<{ status: number; body: Record<string, unknown> }> {
+function post(url: string, body: unknown, opts: https.RequestOptions): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { ...opts, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
@@ -95,6 +97,8 @@ function post(url: string, body: unknown, opts: https.RequestOptions): Promise<{
     req.end(JSON.stringify(body));
   });
 }
+
+type Answer = { status: number; body: Record<string, unknown> };
 
 /** Runs `op(client, k)` (k: that client's k-th call) from `clients` clients until n calls or MAX_MS. */
 async function phase(n: number, op: (client: number, k: number) => Promise<void>, clients = CONCURRENCY): Promise<Phase> {
@@ -123,7 +127,10 @@ async function phase(n: number, op: (client: number, k: number) => Promise<void>
 async function announced(name: PhaseName, run: () => Promise<Phase>): Promise<void> {
   const send = (m: ChildMessage) => new Promise<void>((res) => process.send!(m, () => res()));
   await send({ phase: name, event: 'start' });
-  await send({ phase: name, event: 'end', result: await run() });
+  const cpu0 = process.cpuUsage();
+  const result = await run();
+  const cpu = process.cpuUsage(cpu0);
+  await send({ phase: name, event: 'end', result: { ...result, clientCpuMs: (cpu.user + cpu.system) / 1000 } });
 }
 
 /** An instance as its bot holds it: the newest certificate and its key. */
@@ -157,12 +164,12 @@ async function runLoad(job: LoadJob): Promise<void> {
   // Each client renews only its own instances, in turn: an instance never has two renewals in flight.
   const clients = Math.min(CONCURRENCY, joined.length);
   const owned = Array.from({ length: clients }, (_, c) => joined.filter((_, j) => j % clients === c));
-  /** One renewal of one of client c's instances, proven by `auth`; the instance then holds what the gate returned. */
-  const renewal = (auth: (h: Held, next: KeyPair) => { body: object; opts: https.RequestOptions }) => async (c: number, k: number) => {
+  const url = `${job.url}/v1/bots/renew`;
+  /** One renewal of one of client c's instances, sent by `send`; the instance then holds what the gate returned. */
+  const renewal = (send: (h: Held, next: KeyPair) => Promise<Answer>) => async (c: number, k: number) => {
     const h = owned[c]![k % owned[c]!.length]!;
     const next = nextKeys[nextKey++ % NEXT_KEYS]!;
-    const { body, opts } = auth(h, next);
-    const r = await post(`${job.url}/v1/bots/renew`, body, opts);
+    const r = await send(h, next);
     if (r.status !== 200) throw new Error(`renew: ${r.status} ${String(r.body.message)}`);
     Object.assign(h, { certPem: r.body.certPem as string, keyPem: next.privateKeyPem, key: next.key });
   };
@@ -170,9 +177,10 @@ async function runLoad(job: LoadJob): Promise<void> {
     const at = Date.now();
     return { publicKey: next.publicKeyPem, cert: h.certPem, proof: signRenewProof(h.key, h.certPem, next.publicKeyPem, at), at };
   };
-  await announced('mtls', () => phase(MAX_OPS, renewal((h, next) => ({ body: { publicKey: next.publicKeyPem }, opts: mtls(h) })), clients));
-  await announced('signedFresh', () => phase(MAX_OPS, renewal((h, next) => ({ body: signed(h, next), opts: { agent: false, ca: job.caPem } })), clients));
-  await announced('signedWarm', () => phase(MAX_OPS, renewal((h, next) => ({ body: signed(h, next), opts: { agent: pool } })), clients));
+  await announced('mtls', () => phase(MAX_OPS, renewal((h, next) => post(url, { publicKey: next.publicKeyPem }, mtls(h))), clients));
+  await announced('signedFresh', () => phase(MAX_OPS, renewal((h, next) => post(url, signed(h, next), { agent: false, ca: job.caPem })), clients));
+  // The joins' pool: its connections are warm already.
+  await announced('signedWarm', () => phase(MAX_OPS, renewal((h, next) => post(url, signed(h, next), { agent: pool })), clients));
   pool.destroy();
 }
 
@@ -342,7 +350,9 @@ export async function benchBots(): Promise<Row[]> {
     const rate = (p: Phase) => Math.round(p.ok / (p.ms / 1000));
     const perCore = (p: Measured) => Math.round(p.ok / (p.gateCpuMs / 1000));
     const cpuEach = (p: Measured) => Math.round((p.gateCpuMs * 1000) / Math.max(1, p.ok));
-    const note = (p: Measured) => `${p.ok} ok${p.failed ? `, ${p.failed} failed (${p.firstError})` : ''} in ${(p.ms / 1000).toFixed(1)} s, ${CONCURRENCY} clients; gate CPU ${cpuEach(p)} µs each`;
+    const clientEach = (p: Measured) => Math.round(((p.clientCpuMs ?? 0) * 1000) / Math.max(1, p.ok));
+    const note = (p: Measured) =>
+      `${p.ok} ok${p.failed ? `, ${p.failed} failed (${p.firstError})` : ''} in ${(p.ms / 1000).toFixed(1)} s, ${CONCURRENCY} clients; CPU each: gate ${cpuEach(p)} µs, load generator ${clientEach(p)} µs`;
     const goal = (v: number) => `>= ${GOAL.toLocaleString('en-US')}/s: ${v >= GOAL ? 'met' : 'NOT met'}`;
     const { joins, handshakes, mtls, signedFresh, signedWarm } = load;
     const renewalRows = (how: string, p: Measured, extra: Partial<Row> = {}): Row[] => [

@@ -61,7 +61,8 @@ const joinBody = z
 const signedFields = {
   cert: pem(16_000).optional(),
   proof: z.string().min(1).max(2_000).optional(),
-  at: z.number().int().nonnegative().optional(),
+  /** epoch ms; bounded by what a Date can hold */
+  at: z.number().int().nonnegative().max(8.64e15).optional(),
 };
 type SignedFields = { cert?: string; proof?: string; at?: number };
 const allOrNone = (b: SignedFields) => [b.cert, b.proof, b.at].every((v) => v === undefined) || [b.cert, b.proof, b.at].every((v) => v !== undefined);

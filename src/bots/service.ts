@@ -103,6 +103,8 @@ export interface CallMeta {
 type CachedState = GenerationState & { renewable: boolean; at: number };
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** A time a caller sent, readable even when it is beyond what a Date holds. */
+const sentTime = (ms: number): string => (Math.abs(ms) <= 8.64e15 ? iso(ms) : String(ms));
 const actorOf = (bot: string, instance: string): string => `bot:${bot}/${instance}`;
 
 const TOKEN_INVALID = (reason: string) =>
@@ -487,7 +489,7 @@ export class BotService {
     if (!withinProofWindow(presented.at, now)) {
       throw new TapgateError(
         'proof_stale',
-        `the proof was signed at ${iso(presented.at)}, more than ${PROOF_WINDOW_MS / 60_000} minutes from the gate's time (${iso(now)}); set this machine's clock right (NTP)`,
+        `the proof was signed at ${sentTime(presented.at)}, more than ${PROOF_WINDOW_MS / 60_000} minutes from the gate's time (${iso(now)}); set this machine's clock right (NTP)`,
         { status: 401, auditReason: `${what} proof outside the ${PROOF_WINDOW_MS / 60_000}-minute window` },
       );
     }

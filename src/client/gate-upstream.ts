@@ -12,7 +12,7 @@ export const H2_MAX_SESSION_MEMORY = 256;
 export interface GateTarget {
   /** the gate kube listener, e.g. https://gate.example.com:3026 (paths /k/<cluster>/... are added per request) */
   kubeUrl: string;
-  /** the CA that signed the gate's TLS certificate */
+  /** the CA that signed the gate's TLS certificate; '' = the system trust store */
   caPem: string;
 }
 
@@ -69,7 +69,7 @@ export class GateUpstream {
       method,
       path,
       headers: headers as unknown as Record<string, string>,
-      ca: this.target.caPem,
+      ca: this.target.caPem || undefined,
       cert: creds.certPem,
       key: creds.keyPem,
       agent: false,
@@ -87,7 +87,7 @@ export class GateUpstream {
 
   private connect(creds: MfaCredentials): ClientHttp2Session {
     const s = http2.connect(this.origin, {
-      ca: this.target.caPem,
+      ca: this.target.caPem || undefined,
       cert: creds.certPem,
       key: creds.keyPem,
       servername: this.servername,
