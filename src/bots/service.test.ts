@@ -4,14 +4,15 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { AuditLog } from '../audit/audit';
 import { RoleRepo, roleSpecSchema } from '../auth/roles';
 import { ManualClock } from '../core/clock';
+import { TapgateError } from '../core/errors';
 import { Locks } from '../locks/locks';
 import { CertificateAuthority, generateKeyPair } from '../pki/ca';
 import type { Db } from '../store/db';
 import { openDb } from '../store/open';
 import { tryStartTestPostgres, type TestPostgres } from '../../test/helpers/postgres';
 import { BotAdmin } from './admin';
-import { signRejoinProof } from './key-proof';
-import { BotService, type BotCredentials } from './service';
+import { signHeartbeatProof, signRejoinProof, signRenewProof } from './key-proof';
+import { BotService, type BotCredentials, type SignedCert } from './service';
 
 const H = 3_600_000;
 const der = (pem: string): Buffer => new X509Certificate(pem).raw;
@@ -74,6 +75,20 @@ for (const engine of engines) describe(`BotService on ${engine.name}`, { skip: e
   }
 
   const events = async (event: string) => (await audit.list({ event })).map((r) => `${r.outcome}${r.reason ? `: ${r.reason}` : ''}`);
+
+  /** What a bot sends instead of mutual TLS: its current certificate and a proof made with its key. */
+  const signedRenewal = (h: Held, newPublicKeyPem: string, at = clock.now(), keyPem = h.keyPem): SignedCert => ({
+    certPem: h.creds.certPem,
+    proof: signRenewProof(createPrivateKey(keyPem), h.creds.certPem, newPublicKeyPem, at),
+    at,
+  });
+  const signedHeartbeat = (h: Held): SignedCert => ({ certPem: h.creds.certPem, proof: signHeartbeatProof(createPrivateKey(h.keyPem), h.creds.certPem, clock.now()), at: clock.now() });
+  const beat = { hostname: 'h', version: '0.1.0', uptimeS: 1, oneshot: false };
+
+  async function renewSigned(h: Held): Promise<Held> {
+    const k = await generateKeyPair();
+    return { creds: await svc.renew(signedRenewal(h, k.publicKeyPem), { publicKey: k.publicKeyPem }), keyPem: k.privateKeyPem };
+  }
 
   it('joins with a certificate naming bot, instance, generation and renewable', async () => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
@@ -191,6 +206,120 @@ for (const engine of engines) describe(`BotService on ${engine.name}`, { skip: e
     const s2 = await renew(sibling);
     assert.equal(s2.creds.generation, 2);
     assert.deepEqual(await events('bot.theft_detected'), ['refused: generation mismatch']);
+  });
+
+  it('renews with a signed proof instead of mutual TLS, under the same two-phase policy', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const g2 = await renewSigned(g1);
+    assert.equal(g2.creds.generation, 2);
+    let inst = await svc.instances.get(g1.creds.instanceId);
+    assert.deepEqual([inst?.generation, inst?.pendingGeneration], [1, 2]);
+    // the next signed renewal, with the pending certificate, commits it; mutual TLS continues the same chain
+    const g3 = await renewSigned(g2);
+    const g4 = await renew(g3);
+    assert.equal(g4.creds.generation, 4);
+    inst = await svc.instances.get(g1.creds.instanceId);
+    assert.deepEqual([inst?.generation, inst?.pendingGeneration], [3, 4]);
+    const ok = (await audit.list({ event: 'bot.renew', outcome: 'ok' })).map((a) => `${a.data.issued} ${a.data.auth}`);
+    assert.deepEqual(ok.sort(), ['2 signed', '3 signed', '4 mtls']);
+  });
+
+  it('refuses signed renewals with a bad signature, another key, a stale time or an expired certificate, and audits each', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const next = await generateKeyPair();
+    const other = await generateKeyPair();
+    const renewWith = (s: SignedCert) => svc.renew(s, { publicKey: next.publicKeyPem });
+    const good = signedRenewal(g1, next.publicKeyPem);
+    const flipped = Buffer.from(good.proof, 'base64');
+    flipped[flipped.length - 1]! ^= 1;
+    await assert.rejects(renewWith({ ...good, proof: flipped.toString('base64') }), (e: TapgateError) => e.code === 'bad_proof' && e.status === 403);
+    // signed by a key other than the certificate's (here: the new key)
+    await assert.rejects(renewWith(signedRenewal(g1, next.publicKeyPem, clock.now(), next.privateKeyPem)), /proof does not verify/);
+    // a proof for another new key does not carry over
+    await assert.rejects(renewWith(signedRenewal(g1, other.publicKeyPem)), /proof does not verify/);
+    // a heartbeat's proof is no renewal's
+    await assert.rejects(renewWith({ ...signedHeartbeat(g1) }), /proof does not verify/);
+    await assert.rejects(renewWith(signedRenewal(g1, next.publicKeyPem, clock.now() - 5 * 60_000 - 1)), (e: TapgateError) => e.code === 'proof_stale' && /clock/.test(e.message));
+    await assert.rejects(renewWith(signedRenewal(g1, next.publicKeyPem, clock.now() + 6 * 60_000)), /more than 5 minutes from the gate's time/);
+    clock.advance(H + 1_000);
+    await assert.rejects(renewWith(signedRenewal(g1, next.publicKeyPem)), (e: TapgateError) => e.code === 'cert_expired');
+    // (one clock tick: the log's order among these is arbitrary)
+    const actor = `bot:ci/${g1.creds.instanceId}`;
+    assert.deepEqual(
+      (await audit.list({ event: 'bot.renew' })).map((a) => `${a.outcome} ${a.actor}: ${a.reason}`).sort(),
+      [
+        `refused ${actor}: renewal proof invalid`,
+        `refused ${actor}: renewal proof invalid`,
+        `refused ${actor}: renewal proof invalid`,
+        `refused ${actor}: renewal proof invalid`,
+        `refused ${actor}: renewal proof outside the 5-minute window`,
+        `refused ${actor}: renewal proof outside the 5-minute window`,
+        `refused anonymous: certificate ${ca.parseAndVerify(g1.creds.certPem, { allowExpired: true }).serial} (bot ci) expired`,
+      ].sort(),
+    );
+    const inst = await svc.instances.get(g1.creds.instanceId);
+    assert.deepEqual([inst?.generation, inst?.pendingGeneration], [1, null], 'nothing was issued');
+    assert.equal((await locks.list()).length, 0);
+  });
+
+  it('a replayed signed renewal gets the pending certificate again; replayed after the commit it is refused, without a lock', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const next = await generateKeyPair();
+    const request = signedRenewal(g1, next.publicKeyPem);
+    const first = await svc.renew(request, { publicKey: next.publicKeyPem });
+    const replayed = await svc.renew(request, { publicKey: next.publicKeyPem });
+    assert.equal(replayed.certPem, first.certPem, 'the same pending certificate, for the key only the bot holds');
+    let inst = await svc.instances.get(g1.creds.instanceId);
+    assert.deepEqual([inst?.generation, inst?.pendingGeneration], [1, 2], 'no second generation');
+    assert.deepEqual(
+      inst?.authentications.map((a) => a.kind),
+      ['join', 'renew', 'renew-retry'],
+    );
+    // the bot uses generation 2 (a signed heartbeat commits it); the request shows up once more
+    await svc.heartbeat(signedHeartbeat({ creds: first, keyPem: next.privateKeyPem }), beat);
+    clock.advance(60_000);
+    await assert.rejects(svc.renew(request, { publicKey: next.publicKeyPem }), (e: TapgateError) => e.code === 'renewal_repeated' && e.status === 409);
+    inst = await svc.instances.get(g1.creds.instanceId);
+    assert.deepEqual([inst?.generation, inst?.pendingGeneration], [2, null]);
+    assert.equal((await locks.list()).length, 0);
+    assert.deepEqual(await events('bot.theft_detected'), []);
+    assert.match((await events('bot.renew')).at(-1)!, /^refused: generation 1 repeated the renewal of generation 2 .*no lock$/);
+  });
+
+  it('theft through a signed renewal: an old generation after the commit, for a new key, locks that instance only', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 2, ttlMs: H, renewable: true });
+    const victim = await join(text);
+    const sibling = await join(text);
+    const g2 = await renewSigned(victim);
+    await svc.heartbeat(signedHeartbeat(g2), beat);
+    // the thief copied generation 1 (certificate and key) and signs for a key of its own
+    await assert.rejects(renewSigned(victim), /probably copied.*is locked \(its sibling instances are not\)/s);
+    assert.deepEqual(
+      (await locks.list()).map((l) => [l.targetKind, l.target]),
+      [['bot_instance', victim.creds.instanceId]],
+    );
+    assert.deepEqual(await events('bot.theft_detected'), ['refused: generation mismatch']);
+    await assert.rejects(renewSigned(g2), /locked/);
+    assert.equal((await renewSigned(sibling)).creds.generation, 2);
+  });
+
+  it('signed heartbeats commit a pending generation; an old generation there is refused without a lock (it may be a replay)', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const g2 = await renewSigned(g1);
+    assert.deepEqual(await svc.heartbeat(signedHeartbeat(g2), beat), { instanceId: g1.creds.instanceId, generation: 2 });
+    const g3 = await renewSigned(g2);
+    await svc.heartbeat(signedHeartbeat(g3), beat);
+    assert.equal((await svc.instances.get(g1.creds.instanceId))?.generation, 3);
+    await assert.rejects(svc.heartbeat(signedHeartbeat(g1), beat), (e: TapgateError) => e.code === 'generation_stale' && e.status === 403);
+    assert.equal((await locks.list()).length, 0);
+    assert.deepEqual(await events('bot.heartbeat'), ['refused: generation 1 after 3 in a signed request (replayable: no lock)']);
+    // over mutual TLS nobody can replay: the same generation there is a copy
+    await assert.rejects(svc.heartbeat(der(g1.creds.certPem), beat), /probably copied/);
+    assert.equal((await locks.list()).length, 1);
   });
 
   it('the kube path accepts the generation just replaced and locks on anything older', async () => {

@@ -12,9 +12,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { createPrivateKey } from 'node:crypto';
+import { Agent, request } from 'undici';
 import { BotAdmin } from '../../src/bots/admin';
 import { BotAgent, type BotAgentOptions } from '../../src/bots/agent/agent';
 import { HttpBotApi, type BotApi } from '../../src/bots/agent/bot-api';
+import { signRenewProof } from '../../src/bots/key-proof';
 import { botService } from '../../src/bots/routes';
 import { TapgateError } from '../../src/core/errors';
 import { generateKeyPair } from '../../src/pki/ca';
@@ -151,12 +154,57 @@ describe('bots end to end', () => {
       const st = statSync(join(agents[0]!.dest, 'tls.key'));
       assert.equal(st.mode & 0o777, 0o600);
       assert.equal((await tg.audit({ event: 'bot.theft_detected' })).length, 0, 'no theft among healthy agents');
+      // the agents prove their certificates in the body, over kept-alive connections: no mutual TLS at all
+      const renewals = await tg.audit({ event: 'bot.renew', outcome: 'ok' });
+      assert.ok(renewals.length >= 10 && renewals.every((a) => a.data.auth === 'signed'), JSON.stringify(renewals.map((a) => a.data.auth)));
     } finally {
       await stopAll(...agents);
     }
   });
 
-  test('a copied certificate replayed after its instance renewed locks that instance and no other', async () => {
+  test('a signed renewal over a kept-alive connection: answered, repeated safely, refused when stale or mixed with mutual TLS', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const k1 = await generateKeyPair();
+    const g1 = await new HttpBotApi(tg.url, () => tg.caPem).join({ token: text, publicKey: k1.publicKeyPem });
+    const conn = new Agent({ connect: { ca: tg.caPem }, connections: 1 });
+    const mtls = new Agent({ connect: { ca: tg.caPem, cert: g1.certPem, key: k1.privateKeyPem } });
+    const renew = async (body: object, dispatcher = conn) => {
+      const r = await request(`${tg.url}/v1/bots/renew`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.statusCode, body: (await r.body.json()) as Record<string, unknown> };
+    };
+    try {
+      const k2 = await generateKeyPair();
+      const at = Date.now();
+      const body = { publicKey: k2.publicKeyPem, cert: g1.certPem, proof: signRenewProof(createPrivateKey(k1.privateKeyPem), g1.certPem, k2.publicKeyPem, at), at };
+      const first = await renew(body);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      assert.equal(first.body.generation, 2);
+      // the same request again (a replay, or a retry after a lost answer): the same certificate, nothing new
+      const again = await renew(body);
+      assert.equal(again.body.certPem, first.body.certPem);
+      assert.deepEqual(
+        (await instance(g1.instanceId))?.authentications.map((a) => a.kind),
+        ['join', 'renew', 'renew-retry'],
+      );
+      const stale = Date.now() - 10 * MIN;
+      const old = await renew({ ...body, proof: signRenewProof(createPrivateKey(k1.privateKeyPem), g1.certPem, k2.publicKeyPem, stale), at: stale });
+      assert.equal(old.status, 401);
+      assert.equal(old.body.code, 'proof_stale');
+      assert.ok((await tg.audit({ event: 'bot.renew', outcome: 'refused' })).some((a) => a.actor === `bot:ci/${g1.instanceId}` && a.reason === 'renewal proof outside the 5-minute window'));
+      const mixed = await renew(body, mtls);
+      assert.equal(mixed.status, 400);
+      assert.match(String(mixed.body.message), /not both/);
+      const partial = await renew({ publicKey: k2.publicKeyPem, cert: g1.certPem });
+      assert.equal(partial.status, 400);
+      assert.match(String(partial.body.message), /cert, proof and at go together/);
+      assert.equal((await tg.gate.ctx.locks.list()).length, 0);
+    } finally {
+      await conn.close();
+      await mtls.close();
+    }
+  });
+
+  test('a copied certificate (and key) used after its instance renewed locks that instance and no other', async () => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 2, ttlMs: 10 * MIN, renewable: true });
     const file = tokenFile(text);
     const victim = startAgent('victim', { tokenFile: file });
@@ -168,6 +216,7 @@ describe('bots end to end', () => {
       const stolen = { certPem: victim.agent.identity!.certPem, keyPem: victim.agent.identity!.keyPem };
       assert.equal(victim.agent.identity!.generation, 1);
       await waitFor('a committed renewal', async () => ((await instance(vid))?.generation ?? 0) >= 2);
+      // the thief runs the same client: it signs a renewal for a key of its own with the copied key
       const thief = new HttpBotApi(tg.url, () => tg.caPem);
       const k = await generateKeyPair();
       await assert.rejects(thief.renew(stolen, { publicKey: k.publicKeyPem }), /probably copied.*is locked \(its sibling instances are not\)/s);

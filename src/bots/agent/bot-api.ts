@@ -105,7 +105,8 @@ export class HttpBotApi implements BotApi {
   private shared(ca: string): Agent {
     if (this.pool?.ca !== ca) {
       void this.pool?.agent.close().catch(() => undefined);
-      this.pool = { ca, agent: new Agent({ connect: ca ? { ca } : {} }) };
+      // A bot makes one call at a time: one connection, kept alive between them.
+      this.pool = { ca, agent: new Agent({ connect: ca ? { ca } : {}, connections: 1 }) };
     }
     return this.pool.agent;
   }
