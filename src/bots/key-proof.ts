@@ -37,17 +37,6 @@ function verifyMessage(key: KeyObject, msg: Buffer, proof: string): boolean {
   }
 }
 
-/** On the libuv thread pool: the gate's event loop goes on meanwhile. */
-function verifyMessageAsync(key: KeyObject, msg: Buffer, proof: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    try {
-      verify('sha256', msg, key, Buffer.from(proof, 'base64'), (err, ok) => resolve(!err && ok));
-    } catch {
-      resolve(false);
-    }
-  });
-}
-
 /** Pure: whether a proof made at `at` is recent enough (and not from the future) at `now`. */
 export function withinProofWindow(at: number, now: number): boolean {
   return Math.abs(now - at) <= PROOF_WINDOW_MS;
@@ -87,16 +76,16 @@ export function signRenewProof(key: KeyLike, certPem: string, newPublicKeyPem: s
 }
 
 /** The gate's side; the fingerprints are those it computed itself (VerifiedCert.fingerprint, publicKeyFingerprint). */
-export function verifyRenewProof(certKey: KeyObject, certFp: string, newKeyFp: string, at: number, proof: string): Promise<boolean> {
-  return verifyMessageAsync(certKey, renewMessage(certFp, newKeyFp, at), proof);
+export function verifyRenewProof(certKey: KeyObject, certFp: string, newKeyFp: string, at: number, proof: string): boolean {
+  return verifyMessage(certKey, renewMessage(certFp, newKeyFp, at), proof);
 }
 
 export function signHeartbeatProof(key: KeyLike, certPem: string, at: number): string {
   return signMessage(key, heartbeatMessage(sha256Hex(certificateDer(certPem)), at));
 }
 
-export function verifyHeartbeatProof(certKey: KeyObject, certFp: string, at: number, proof: string): Promise<boolean> {
-  return verifyMessageAsync(certKey, heartbeatMessage(certFp, at), proof);
+export function verifyHeartbeatProof(certKey: KeyObject, certFp: string, at: number, proof: string): boolean {
+  return verifyMessage(certKey, heartbeatMessage(certFp, at), proof);
 }
 
 /** SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits, 0x04, X, Y) }: what bot agents generate. */

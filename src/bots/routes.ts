@@ -2,9 +2,9 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from '../core/duration';
+import { TapgateError } from '../core/errors';
 import type { GateContext } from '../server/context';
 import { validate } from '../server/validate';
-import { TapgateError } from '../core/errors';
 import { BotService, type Presented } from './service';
 
 const services = new WeakMap<GateContext, BotService>();

@@ -279,8 +279,11 @@ export class BotService {
   async renew(presented: Presented, input: { publicKey: string; ttlMs?: number }, meta: CallMeta = {}): Promise<BotCredentials> {
     const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote, auth: isSigned(presented) ? 'signed' : 'mtls' } };
     return audited(this.d.audit, 'bot.renew', trail, async () => {
-      const keyFp = publicKeyFingerprint(input.publicKey);
-      const cert = await this.verifyPresented(presented, 'renewal', trail, (key, certFp, s) => verifyRenewProof(key, certFp, keyFp, s.at, s.proof));
+      // Read after the certificate, so a malformed key is refused in the instance's name.
+      let fp: string | undefined;
+      const newKeyFp = () => (fp ??= publicKeyFingerprint(input.publicKey));
+      const cert = this.verifyPresented(presented, 'renewal', trail, (key, certFp, s) => verifyRenewProof(key, certFp, newKeyFp(), s.at, s.proof));
+      const keyFp = newKeyFp();
       const id = cert.identity;
       const instanceId = id.botInstance!;
       trail.data.generation = id.generation;
@@ -365,7 +368,7 @@ export class BotService {
     const signed = isSigned(presented);
     const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote, auth: signed ? 'signed' : 'mtls' } };
     try {
-      const cert = await this.verifyPresented(presented, 'a heartbeat', trail, (key, certFp, s) => verifyHeartbeatProof(key, certFp, s.at, s.proof));
+      const cert = this.verifyPresented(presented, 'a heartbeat', trail, (key, certFp, s) => verifyHeartbeatProof(key, certFp, s.at, s.proof));
       const id = cert.identity;
       this.assertUnlocked(id);
       // A signed heartbeat can be replayed within its window, after the bot moved on: no lock from it.
@@ -469,12 +472,12 @@ export class BotService {
    * (a signature with the certificate's key over the request, made within PROOF_WINDOW_MS of now).
    * Names the instance in the audit trail as soon as the certificate is known.
    */
-  private async verifyPresented(
+  private verifyPresented(
     presented: Presented,
     what: string,
     trail: AuditTrail,
-    proofOk: (certKey: KeyObject, certFp: string, signed: SignedCert) => Promise<boolean>,
-  ): Promise<VerifiedCert> {
+    proofOk: (certKey: KeyObject, certFp: string, signed: SignedCert) => boolean,
+  ): VerifiedCert {
     if (!isSigned(presented)) {
       if (!presented || presented.length === 0) {
         throw new TapgateError('client_cert_required', `${what} needs the bot's current certificate, over mutual TLS or with a signed proof; run "tapgate bot start", which sends it`, {
@@ -498,7 +501,7 @@ export class BotService {
       key = certificateKey(certificateDer(presented.certPem));
       this.proofKeys.set(cert.fingerprint, key);
     }
-    if (!(await proofOk(key, cert.fingerprint, presented))) {
+    if (!proofOk(key, cert.fingerprint, presented)) {
       throw new TapgateError('bad_proof', `the proof does not verify: it must be signed with the key of the certificate sent, over this request; update the tapgate client`, {
         status: 403,
         auditReason: `${what} proof invalid`,

@@ -31,8 +31,6 @@ export interface BotApi {
   /** with the current certificate and its key: the client decides how to prove it holds them */
   renew(auth: ClientCert, body: { publicKey: string; ttl?: number }): Promise<BotCredentials>;
   heartbeat(auth: ClientCert, body: HeartbeatBody): Promise<{ instanceId: string; generation: number }>;
-  /** drops kept-alive connections */
-  close?(): Promise<void>;
 }
 
 /** A gate from before signed requests refuses the fields it does not know, or asks for the client certificate. */
@@ -43,9 +41,9 @@ function signedUnsupported(e: unknown): boolean {
 
 /**
  * HTTPS client for /v1/bots/*. Renewals and heartbeats prove the current certificate with a
- * signature in the body (key-proof.ts) over one kept-alive connection pool without a client
- * certificate; against a gate that predates that, they fall back to mutual TLS on a connection of
- * their own (the client certificate changes at every renewal). close() when done.
+ * signature in the body (key-proof.ts), over one kept-alive connection without a client
+ * certificate that joins use too; against a gate that predates that, they fall back to mutual TLS
+ * on a connection of their own (the client certificate changes at every renewal). close() when done.
  */
 export class HttpBotApi implements BotApi {
   private pool?: { ca: string; agent: Agent };
@@ -87,9 +85,10 @@ export class HttpBotApi implements BotApi {
       try {
         return await this.post<T>(path, { ...body, cert: auth.certPem, proof: sign(this.privateKey(auth.keyPem), at), at });
       } catch (e) {
-        // This machine's clock is off: mutual TLS does not depend on it (the gate's message says to fix it).
-        if (!(e instanceof TapgateError && e.code === 'proof_stale') && !signedUnsupported(e)) throw e;
-        if (signedUnsupported(e)) this.mtlsOnly = true;
+        const unsupported = signedUnsupported(e);
+        // proof_stale: this machine's clock is off, which mutual TLS does not mind (the gate's message says to fix it).
+        if (!unsupported && !(e instanceof TapgateError && e.code === 'proof_stale')) throw e;
+        if (unsupported) this.mtlsOnly = true;
       }
     }
     return this.post<T>(path, body, auth);
