@@ -159,6 +159,14 @@ export function waitForOutput(child: ChildProcess, pred: (out: string) => boolea
   });
 }
 
+/** Ends a child process and waits for it; at once if it has ended already. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const closed = new Promise((r) => child.once('close', r));
+  child.kill(signal);
+  await closed;
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import net from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +15,7 @@ import { startFakeApiServer, type FakeApiServer } from '../fake-apiserver/index'
 import { addVirtualAuthenticator, launchChromium, newGatePage } from '../helpers/browser';
 import { settledStatus } from '../helpers/gate';
 import { runKubectl } from '../helpers/kubectl';
-import { until } from './local-proxy-fixture';
+import { stopChild, until } from './local-proxy-fixture';
 
 const BIN = new URL('../../bin/tapgate.mjs', import.meta.url).pathname;
 
@@ -65,11 +64,7 @@ function up(): { child: ChildProcess; out: () => string; err: () => string } {
 
 const urlAfter = (text: string, marker: string) => /https:\/\/\S+/.exec(text.slice(text.indexOf(marker)))?.[0];
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGINT');
-  await once(child, 'close');
-}
+const stop = (child: ChildProcess) => stopChild(child, 'SIGINT');
 
 test('first run: enrol, sign in, then kubectl waits for one tap through the quick-start gate', async () => {
   const u = up();

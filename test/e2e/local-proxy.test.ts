@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { ControlClient, ControlServer } from '../../src/client/control-socket';
 import { spawnKubectl, runKubectl } from '../helpers/kubectl';
-import { ok, startStack, until, waitForOutput, type Person, type Stack } from './local-proxy-fixture';
+import { ok, startStack, stopChild, until, waitForOutput, type Person, type Stack } from './local-proxy-fixture';
 
 let stack: Stack;
 let s: Person & { dir: string; fake: Stack['fake'] };
@@ -62,8 +62,7 @@ describe('kubectl through the local proxy', () => {
       s.fake.putObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'watched', namespace: 'default' }, data: {} });
       await waitForOutput(child, (o) => o.includes('watched'));
     } finally {
-      child.kill();
-      await once(child, 'close');
+      await stopChild(child);
     }
   });
 
@@ -79,8 +78,7 @@ describe('kubectl through the local proxy', () => {
       s.fake.emitLog('default', 'logger', 'marker two');
       await waitForOutput(child, (o) => o.includes('marker two'));
     } finally {
-      child.kill();
-      await once(child, 'close');
+      await stopChild(child);
     }
   });
 
@@ -110,6 +108,7 @@ describe('kubectl through the local proxy', () => {
     const server = await ControlServer.listen(s.agent, sock);
     const client = await ControlClient.connect(sock);
     const child = await spawnKubectl(['--context', 'tapgate-dev', 'exec', '-i', 'shell', '--', 'cat'], { kubeconfig: s.kubeconfig });
+    const closed = once(child, 'close');
     try {
       child.stdin!.write('ping\n');
       await waitForOutput(child, (o) => o.includes('ping'));
@@ -123,7 +122,7 @@ describe('kubectl through the local proxy', () => {
       assert.equal(st.state, 'verified');
       assert.deepEqual(st.clusters, [{ name: 'dev', context: 'tapgate-dev' }]);
       assert.deepEqual(await client.disconnect({ id: exec.id }), { disconnected: true });
-      await once(child, 'close');
+      await closed;
       assert.equal((await client.connections()).some((c) => c.id === exec.id), false);
     } finally {
       child.kill();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ControlServer } from '../../src/client/control-socket';
 import { runKubectl, spawnKubectl } from '../helpers/kubectl';
-import { ok, startStack, until, waitForOutput, type Person, type Stack } from './local-proxy-fixture';
+import { ok, startStack, stopChild, until, waitForOutput, type Person, type Stack } from './local-proxy-fixture';
 
 const INTERVAL = '6s';
 const roles = [
@@ -184,13 +184,14 @@ describe('the exec plugin (k9s, Lens)', () => {
     const erin = await stack.person('erin', ['k9s']);
     const env = { ...process.env, TAPGATE_HOME: erin.login.home, TAPGATE_AGENT_SOCKET: join(stack.dir, 'no-agent.sock') };
     const child = spawn(process.execPath, [BIN, 'kube', 'credentials', '--cluster', 'dev', '--no-browser'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const closed = once(child, 'close');
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const url = await until(() => /tap your security key to open dev:\s+(https:\S+)/.exec(err)?.[1], 'the tap link on stderr', 60_000);
     await erin.tap(url);
-    await once(child, 'close');
+    await closed;
     assert.equal(child.exitCode, 0, err);
     const ec = JSON.parse(out);
     assert.equal(ec.apiVersion, 'client.authentication.k8s.io/v1');
@@ -214,8 +215,7 @@ describe('tapgate kube proxy --hold-timeout', () => {
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /Tapgate is waiting for a security-key tap for cluster dev; tap at https:\/\/\S+\/\S+ or run `tapgate kube verify`/);
       assert.match(err, /tap your security key to open dev/);
-      child.kill('SIGINT');
-      await once(child, 'close');
+      await stopChild(child, 'SIGINT');
       assert.equal(existsSync(info.kubeconfig), false, 'the kubeconfig is removed on exit');
     } finally {
       if (running(child)) child.kill('SIGKILL');
