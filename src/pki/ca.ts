@@ -265,6 +265,12 @@ export class CertificateAuthority {
       },
       this.key,
     );
+    // The first use of a certificate follows its issue closely (a renewal, a kube request): remember
+    // it now, so that use skips the signature check this CA just made.
+    if (this.verified && !opts.extensions.includes(EXT.serverAuth)) {
+      const fingerprint = sha256Hex(certDer);
+      this.verified.set(fingerprint, this.describe(parseCertificate(certDer), fingerprint));
+    }
     return { certPem: toPem(certDer), serial: serial.toString('hex'), notBefore, notAfter };
   }
 
@@ -321,6 +327,11 @@ export class CertificateAuthority {
       ok = false;
     }
     if (!ok) throw this.untrusted('its signature does not match this certificate authority');
+    return this.describe(parsed, fingerprint);
+  }
+
+  /** Who a certificate whose signature is known to be good speaks for. */
+  private describe(parsed: ParsedCertificate, fingerprint: string): VerifiedCert {
     let identity: Identity | undefined;
     try {
       identity = readIdentity(parsed.extensions);

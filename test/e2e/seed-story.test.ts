@@ -140,8 +140,12 @@ describe('disconnect_expired_cert', () => {
     const bob = await stack.person('bob', ['strict']);
     ok(await bob.k(['get', 'pods']), 'first call (auto tap)');
     const child = await spawnKubectl(['--context', 'tapgate-dev', 'get', 'configmaps', '-w', '-o', 'name'], { kubeconfig: bob.kubeconfig });
-    await waitForOutput(child, (o) => o.includes('configmap/'));
-    await until(() => !running(child), 'the watch to be cut at expiry', 30_000);
+    try {
+      await waitForOutput(child, (o) => o.includes('configmap/'));
+      await until(() => !running(child), 'the watch to be cut at expiry', 30_000);
+    } finally {
+      await stopChild(child);
+    }
   });
 });
 
