@@ -32,14 +32,8 @@ import { CertificateAuthority } from '../src/pki/ca';
 import { startGate } from '../src/server/gate';
 import type { Db } from '../src/store/db';
 import { openDb } from '../src/store/open';
+import type { Row } from './row';
 
-export interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  goal?: string;
-}
 
 /** Each measurement stops at whichever comes first. */
 const MAX_OPS = 2_000;

@@ -9,15 +9,8 @@ import { CertificateAuthority, generateKeyPair } from '../src/pki/ca';
 import { certificateDer, parseCertificate } from '../src/pki/certificate';
 import type { Identity } from '../src/pki/identity';
 import { readIdentity } from '../src/pki/identity-extensions';
+import type { Row } from './row';
 
-export interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  /** what it is compared with in the same run, e.g. "raw sign 25,000/s (0.40x)" */
-  baseline?: string;
-  goal?: string;
-}
 
 const WINDOW_MS = 2000;
 

@@ -19,14 +19,8 @@ import { openDb } from '../src/store/open';
 import type { StorageConfig } from '../src/store/db';
 import { startTestPostgres } from '../test/helpers/postgres';
 import { BotClient, newBotKey, Replica, type BotCreds, type BotKey } from '../test/helpers/replica';
+import type { Row } from './row';
 
-export interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  goal?: string;
-}
 
 /** Bots renewing at once, each in a loop. */
 const CLIENTS = 16;

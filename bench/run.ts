@@ -5,15 +5,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Row } from './row';
 
-export interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  /** what it is compared with, e.g. "nginx chain 10,900 req/s (0.84x)" */
-  baseline?: string;
-  goal?: string;
-}
+export type { Row };
+
 
 const sections: { name: string; load: () => Promise<() => Promise<Row[]>> }[] = [
   { name: 'pki', load: async () => (await import('./pki')).benchPki },

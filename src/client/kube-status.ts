@@ -1,21 +1,8 @@
-/**
- * Kubernetes `Status` objects: what kubectl prints when the local proxy refuses or gives up
- * ("error: You must be logged in to the server (<message>)" for 401, the message itself otherwise).
- */
-export interface KubeStatus {
-  kind: 'Status';
-  apiVersion: 'v1';
-  metadata: Record<string, never>;
-  status: 'Failure';
-  message: string;
-  reason: string;
-  code: number;
-}
+import { kubeStatus } from '../core/kube-status';
 
-export function kubeStatus(code: number, reason: string, message: string): KubeStatus {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
-}
+export { kubeStatus, type KubeStatus } from '../core/kube-status';
 
+/** The Status kubectl prints when the local proxy refuses or gives up ("error: You must be logged in to the server (<message>)" for 401). */
 export function kubeStatusBody(code: number, reason: string, message: string): Buffer {
   return Buffer.from(JSON.stringify(kubeStatus(code, reason, message)));
 }

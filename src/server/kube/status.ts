@@ -1,19 +1,8 @@
 import { TapgateError } from '../../core/errors';
+import { kubeStatus, type KubeStatus } from '../../core/kube-status';
 import type { StreamEndReason } from './auth-context';
 
-/**
- * Refusals on the kube listener are Kubernetes `Status` objects, so kubectl, client-go and k9s
- * print the message instead of a TLS or parse error.
- */
-export interface KubeStatus {
-  kind: 'Status';
-  apiVersion: 'v1';
-  metadata: Record<string, never>;
-  status: 'Failure';
-  message: string;
-  reason: string;
-  code: number;
-}
+export type { KubeStatus };
 
 /** A refusal: what the user reads, the HTTP status, the Status `reason`, and what the audit log records. */
 export class KubeRefusal extends TapgateError {
@@ -45,7 +34,7 @@ export function kubeReasonOf(e: TapgateError): string {
 }
 
 export function statusOf(e: TapgateError): KubeStatus {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: kubeReasonOf(e), code: e.status };
+  return kubeStatus(e.status, kubeReasonOf(e), e.message);
 }
 
 /** The Status body, serialised once per refusal. */
