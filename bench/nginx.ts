@@ -64,10 +64,13 @@ error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # Tapgate never closes a warm connection after N requests; nginx would (1000 by default, client
+  # side and upstream side), and each reconnect is a full TLS handshake in the measured window.
+  keepalive_requests 1000000; keepalive_timeout 300s;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   proxy_buffering off; proxy_request_buffering off; proxy_http_version 1.1; proxy_read_timeout 1h;
-  upstream api { server ${up.hostname}:${up.port}; keepalive 64; }
-  upstream hop2 { server 127.0.0.1:${p2}; keepalive 64; }
+  upstream api { server ${up.hostname}:${up.port}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
+  upstream hop2 { server 127.0.0.1:${p2}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
   server {
     listen 127.0.0.1:${p1} ssl;
     ssl_certificate ${files.cert}; ssl_certificate_key ${files.key};

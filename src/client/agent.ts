@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { systemClock, type Clock } from '../core/clock';
 import { TapgateError } from '../core/errors';
 import { formatDuration } from '../core/duration';
@@ -127,7 +128,7 @@ export class Agent implements AgentControl {
       upstream: agent.upstream,
       tracker: agent.tracker,
       port: opts.port,
-      kubeconfigPath: opts.kubeconfigPath ?? (opts.kubeconfigName ? `${home}/kube/${opts.kubeconfigName}.yaml` : undefined),
+      kubeconfigPath: opts.kubeconfigPath ?? (opts.kubeconfigName ? join(home, 'kube', `${opts.kubeconfigName}.yaml`) : undefined),
       onGateRefusal: (status, reason, message) => {
         if (status === 403 && /locked/i.test(message)) agent.event('locked', message);
         else if (reason !== 'MFARequired' && status === 401) agent.event('error', message);

@@ -1,6 +1,7 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import tls from 'node:tls';
 import type { MfaCredentials } from './mfa-session';
 
 /** HTTP/2 flow-control windows: the 64 KiB default caps a stream at ~100 MB/s on loopback. */
@@ -87,10 +88,20 @@ export class GateUpstream {
 
   private connect(creds: MfaCredentials): ClientHttp2Session {
     const s = http2.connect(this.origin, {
-      ca: this.target.caPem || undefined,
-      cert: creds.certPem,
-      key: creds.keyPem,
-      servername: this.servername,
+      createConnection: () => {
+        const socket = tls.connect({
+          host: this.host,
+          port: this.port,
+          servername: this.servername,
+          ca: this.target.caPem || undefined,
+          cert: creds.certPem,
+          key: creds.keyPem,
+          ALPNProtocols: ['h2'],
+        });
+        // Node's HTTP/2 client leaves Nagle on: a DATA frame written after its HEADERS would wait for the gate's delayed ACK
+        if (!process.env.NAGLE) socket.setNoDelay(true);
+        return socket;
+      },
       settings: { initialWindowSize: H2_STREAM_WINDOW, enablePush: false },
       maxSessionMemory: H2_MAX_SESSION_MEMORY,
     });

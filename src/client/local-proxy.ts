@@ -222,6 +222,7 @@ export class LocalProxy {
       return;
     }
     d.up = up;
+    d.upDone = false;
     if (replay) {
       if (replay.length) {
         for (const chunk of replay) up.write(chunk);
@@ -315,6 +316,7 @@ export class LocalProxy {
       if ((size += c.length) <= MAX_REFUSAL_BYTES) chunks.push(c);
     });
     up.once('end', () => {
+      d.upDone = true;
       const body = Buffer.concat(chunks);
       const reason = statusReason(body);
       if (reason !== MFA_REQUIRED || !(d.captured || !d.hasBody)) {
@@ -339,6 +341,8 @@ export class LocalProxy {
 
   private onUpgrade(req: IncomingMessage, socket: TLSSocket, head: Buffer): void {
     socket.on('error', () => {});
+    // nothing may be read (and lost) before the gate has answered and the pipe is in place
+    socket.pause();
     const url = req.url ?? '/';
     const cluster = this.route(url, socket.authorized, (c, r, m) => socket.end(rawStatus(c, r, m)));
     if (cluster === undefined) return;
@@ -390,6 +394,7 @@ export class LocalProxy {
       };
       splice(socket, upSock, (n) => (conn.bytesIn += n));
       splice(upSock, socket, (n) => (conn.bytesOut += n));
+      socket.resume();
     });
     upReq.on('response', (res: IncomingMessage) => {
       // Not upgraded: pass the gate's (or the API server's) answer back so kubectl can fall back.

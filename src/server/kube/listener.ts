@@ -132,6 +132,9 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
     ALPNProtocols: ['h2', 'http/1.1'],
+    // Sockets handed to the HTTP servers by 'connection' skip their own noDelay default: without
+    // this, a response's second write waits for the client's delayed ACK (Nagle).
+    noDelay: !process.env.NAGLE,
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     (socket as WithConn)[kConn] = openClientConn(socket, ctx.cas);

@@ -139,7 +139,7 @@ export class Upstream {
 
   private tlsConnect(alpn: string[]): TLSSocket {
     const { origin, tls: t } = this.creds;
-    return tls.connect({
+    const socket = tls.connect({
       host: origin.hostname.replace(/^\[|\]$/g, ''),
       port: Number(origin.port || 443),
       servername: t.servername ?? (isIp(origin.hostname) ? undefined : origin.hostname),
@@ -149,6 +149,9 @@ export class Upstream {
       rejectUnauthorized: t.rejectUnauthorized,
       ALPNProtocols: alpn,
     });
+    // HEADERS and DATA frames go out in separate writes: Nagle would hold the second for an ACK
+    if (!process.env.NAGLE) socket.setNoDelay(true);
+    return socket;
   }
 
   private adoptSession(socket?: TLSSocket): H2Entry {
