@@ -76,7 +76,8 @@ const silentPrompt: TapPrompt = { show() {}, close() {} };
 
 async function measure(t: Target): Promise<{ one: LoadResult; many: LoadResult; bulk: LoadResult }> {
   const small = { url: t.base + SMALL_PATH, tls: t.tls, seconds: SECONDS, maxRequests: MAX_REQUESTS };
-  await runLoad({ ...small, concurrency: 4, seconds: 1 }); // warm connections and JITs
+  // warm connections (all 32 on every hop, so no pool grows inside a measured window) and JITs
+  await runLoad({ ...small, concurrency: 32, seconds: 1 });
   const one = await runLoad({ ...small, concurrency: 1 });
   const many = await runLoad({ ...small, concurrency: 32 });
   const bulk = await runLoad({ url: t.base + BULK_PATH, tls: t.tls, seconds: SECONDS, maxRequests: 2_000, concurrency: 4, bulk: true });

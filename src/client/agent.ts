@@ -107,10 +107,13 @@ export class Agent implements AgentControl {
     const clock = opts.clock ?? systemClock;
     const login = opts.login ?? requireLogin(opts.home ?? tapgateHome(), clock.now());
     let clusters = opts.clusters?.filter(Boolean) ?? [];
-    if (!clusters.length) {
+    let gateKubeUrl: string | undefined;
+    if (!clusters.length || !(opts.kubeUrl ?? process.env.TAPGATE_KUBE_URL)) {
       const client = clientFor(login);
       try {
-        clusters = (await client.clusters()).map((c) => c.name);
+        const info = await client.clusterInfo();
+        gateKubeUrl = info.kubeUrl;
+        if (!clusters.length) clusters = info.clusters.map((c) => c.name);
       } finally {
         await client.close();
       }
@@ -119,7 +122,7 @@ export class Agent implements AgentControl {
       }
     }
     const agent = new Agent(login, clusters, opts);
-    const kubeUrl = opts.kubeUrl ?? process.env.TAPGATE_KUBE_URL ?? defaultKubeUrl(login.profile.server);
+    const kubeUrl = opts.kubeUrl ?? process.env.TAPGATE_KUBE_URL ?? gateKubeUrl ?? defaultKubeUrl(login.profile.server);
     agent.upstream = new GateUpstream({ kubeUrl, caPem: login.profile.caPem });
     const home = opts.home ?? tapgateHome();
     agent.proxy = await LocalProxy.start({
@@ -385,7 +388,19 @@ function clientFor(login: LoginState): GateClient {
   return new GateClient({ server: login.profile.server, caPem: login.profile.caPem, certPem: login.certPem, keyPem: login.keyPem });
 }
 
-/** Until the gate tells clients its kube URL: the API's host, the next port (3025 → 3026, the defaults). */
+/** Where to reach the gate's kube listener: asked for, else $TAPGATE_KUBE_URL, else what the gate says. */
+export async function resolveKubeUrl(login: LoginState, asked?: string): Promise<string> {
+  const explicit = asked ?? process.env.TAPGATE_KUBE_URL;
+  if (explicit) return explicit.replace(/\/+$/, '');
+  const client = clientFor(login);
+  try {
+    return (await client.clusterInfo()).kubeUrl ?? defaultKubeUrl(login.profile.server);
+  } finally {
+    await client.close();
+  }
+}
+
+/** For gates that do not say where their kube listener is: the API's host, the next port (3025 → 3026, the defaults). */
 export function defaultKubeUrl(server: string): string {
   const u = new URL(server);
   u.port = String(Number(u.port || 443) + 1);

@@ -100,7 +100,12 @@ export class GateClient {
   }
 
   async clusters(): Promise<{ name: string }[]> {
-    return (await this.call<{ clusters: { name: string }[] }>('GET', '/v1/clusters')).clusters;
+    return (await this.clusterInfo()).clusters;
+  }
+
+  /** The clusters the caller may open and where the gate's kube listener is (older gates omit kubeUrl). */
+  clusterInfo(): Promise<{ clusters: { name: string }[]; kubeUrl?: string }> {
+    return this.call('GET', '/v1/clusters');
   }
 
   createLoginSession(r: { publicKeyPem: string; ttlMs?: number; requester?: Requester }): Promise<{ id: string; url: string; code: string; expiresAt: number }> {

@@ -99,7 +99,7 @@ export class GateUpstream {
           ALPNProtocols: ['h2'],
         });
         // Node's HTTP/2 client leaves Nagle on: a DATA frame written after its HEADERS would wait for the gate's delayed ACK
-        if (!process.env.NAGLE) socket.setNoDelay(true);
+        socket.setNoDelay(true);
         return socket;
       },
       settings: { initialWindowSize: H2_STREAM_WINDOW, enablePush: false },

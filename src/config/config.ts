@@ -25,6 +25,8 @@ export const configSchema = z
     data_dir: z.string().default(join(homedir(), '.tapgate', 'server')),
     /** the URL browsers use to reach the gate (the WebAuthn origin); default https://localhost:<api port> */
     public_url: z.string().url().optional(),
+    /** the URL clients reach the kube listener at; default: public_url's host on the kube listener's port */
+    public_kube_url: z.string().url().optional(),
     listen: z
       .object({
         api: hostPort.default('127.0.0.1:3025'),

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { existsSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import { Agent, defaultKubeUrl } from '../../client/agent';
+import { Agent, resolveKubeUrl } from '../../client/agent';
 import type { AgentEvent, AgentStatus, ConnectionInfo } from '../../client/agent-types';
 import { ControlClient } from '../../client/control-socket';
 import { execPluginCredential } from '../../client/exec-plugin';
@@ -45,7 +45,7 @@ export function withProxyFlags(cmd: Command): Command {
     .option('--port <n>', 'local proxy port (default: any free port)', port, 0)
     .option('--hold-timeout <duration>', 'how long a kubectl call waits for the tap before it fails', duration('--hold-timeout'), 120_000)
     .option('--kubeconfig <file>', 'where to write the kubeconfig for the proxy (removed on exit)')
-    .option('--kube-url <url>', "the gate's kube listener (default: $TAPGATE_KUBE_URL, else the API's host on the next port)")
+    .option('--kube-url <url>', "the gate's kube listener (default: $TAPGATE_KUBE_URL, else what the gate says)")
     .option('--no-browser', 'print tap links only; do not open a browser');
 }
 
@@ -177,11 +177,11 @@ export function register(program: Command): void {
     .argument('<cluster>', 'the cluster on the gate')
     .option('--kubeconfig <file>', 'kubeconfig to write into (default: the first file in $KUBECONFIG, else ~/.kube/config)')
     .option('--ttl <duration>', 'lifetime the exec plugin asks for (the gate caps it)')
-    .option('--kube-url <url>', "the gate's kube listener (default: $TAPGATE_KUBE_URL, else the API's host on the next port)")
+    .option('--kube-url <url>', "the gate's kube listener (default: $TAPGATE_KUBE_URL, else what the gate says)")
     .action(async (cluster: string, o: { kubeconfig?: string; ttl?: string; kubeUrl?: string }) => {
       if (o.ttl) parseDuration(o.ttl, '--ttl');
       const login = requireLogin();
-      const kubeUrl = (o.kubeUrl ?? process.env.TAPGATE_KUBE_URL ?? defaultKubeUrl(login.profile.server)).replace(/\/+$/, '');
+      const kubeUrl = await resolveKubeUrl(login, o.kubeUrl);
       const file = resolve(o.kubeconfig ?? defaultKubeconfigFile());
       // the plugin must find the same login and agent as this shell
       const env = (['TAPGATE_HOME', 'TAPGATE_AGENT_SOCKET'] as const).flatMap((name) => (process.env[name] ? [{ name, value: resolve(process.env[name]!) }] : []));

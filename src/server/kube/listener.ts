@@ -134,7 +134,7 @@ export async function startKubeListener(ctx: GateContext): Promise<KubeListener>
     ALPNProtocols: ['h2', 'http/1.1'],
     // Sockets handed to the HTTP servers by 'connection' skip their own noDelay default: without
     // this, a response's second write waits for the client's delayed ACK (Nagle).
-    noDelay: !process.env.NAGLE,
+    noDelay: true,
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     (socket as WithConn)[kConn] = openClientConn(socket, ctx.cas);

@@ -150,7 +150,7 @@ export class Upstream {
       ALPNProtocols: alpn,
     });
     // HEADERS and DATA frames go out in separate writes: Nagle would hold the second for an ACK
-    if (!process.env.NAGLE) socket.setNoDelay(true);
+    socket.setNoDelay(true);
     return socket;
   }
 
@@ -253,6 +253,9 @@ export class Upstream {
 
   private makePool(): Pool {
     const { tls: t, origin } = this.creds;
+    // One secure context for every pooled connection: without it undici has tls.connect parse
+    // the CA, certificate and key again for each new connection (a burst of clients opens dozens).
+    const secureContext = tls.createSecureContext({ ca: t.ca, cert: t.cert, key: t.key });
     return new Pool(origin.origin, {
       // no cap: without HTTP/2 upstream, every watch holds a connection
       connections: null,
@@ -263,9 +266,7 @@ export class Upstream {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: {
-        ca: t.ca,
-        cert: t.cert,
-        key: t.key,
+        secureContext,
         servername: t.servername ?? (isIp(origin.hostname) ? undefined : origin.hostname),
         rejectUnauthorized: t.rejectUnauthorized,
         ALPNProtocols: ['http/1.1'],

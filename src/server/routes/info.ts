@@ -31,6 +31,14 @@ export function infoRoutes(app: GateApp, ctx: GateContext): void {
   app.get('/v1/clusters', async (req) => {
     const { identity } = await authenticate(ctx, req, ['login', 'mfa']);
     const roles = await ctx.roles.resolve(identity.roles);
-    return { clusters: ctx.config.clusters.filter((c) => clusterAllowed(roles, c.name)).map((c) => ({ name: c.name })) };
+    return { clusters: ctx.config.clusters.filter((c) => clusterAllowed(roles, c.name)).map((c) => ({ name: c.name })), kubeUrl: publicKubeUrl(ctx.config) };
   });
+}
+
+/** Where clients reach the kube listener: configured, else public_url's host on the listener's port. */
+export function publicKubeUrl(config: GateContext['config']): string {
+  if (config.public_kube_url) return config.public_kube_url.replace(/\/$/, '');
+  const u = new URL(config.public_url);
+  u.port = config.listen.kube.split(':').pop()!;
+  return u.origin;
 }
