@@ -65,6 +65,65 @@ interface ClientSide {
   abort(): void;
 }
 
+// The per-request helpers below are classes, not object literals of closures: the gate runs
+// under tsx, whose keepNames transform adds an Object.defineProperty call for every named
+// closure created per request (measured ~3% of the gate's CPU on small GETs).
+
+class H2Side implements ClientSide {
+  constructor(private readonly stream: ServerHttp2Stream) {}
+
+  get out(): Writable {
+    return this.stream;
+  }
+
+  gone(): boolean {
+    return this.stream.destroyed || this.stream.closed;
+  }
+
+  respond(status: number, h: IncomingHttpHeaders): void {
+    const out = dropConnectionHeaders(h) as OutgoingHttpHeaders;
+    out[':status'] = status;
+    this.stream.respond(out);
+  }
+
+  refuse(e: TapgateError): void {
+    respondH2(this.stream, e);
+  }
+
+  abort(): void {
+    this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+}
+
+class H1Side implements ClientSide {
+  constructor(
+    private readonly res: ServerResponse,
+    /** watch or logs -f: the head goes out at once, before the first event */
+    private readonly streaming: boolean,
+  ) {}
+
+  get out(): Writable {
+    return this.res;
+  }
+
+  gone(): boolean {
+    return this.res.destroyed;
+  }
+
+  respond(status: number, h: IncomingHttpHeaders): void {
+    this.res.writeHead(status, dropConnectionHeaders(h) as OutgoingHttpHeaders);
+    if (this.streaming) this.res.flushHeaders();
+  }
+
+  refuse(e: TapgateError): void {
+    respondH1(this.res, e);
+  }
+
+  abort(): void {
+    this.res.destroy();
+  }
+}
+
 /**
  * Plain requests (including watch and logs -f) from an admitted client to the API server.
  * Headers go out at once, bodies are piped both ways without buffering, nothing times out, and
@@ -78,18 +137,7 @@ export class Forwarder {
   /** A request that arrived over HTTP/2 (the local proxy, kubectl talking to the gate directly). */
   h2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, a: Admitted, conn: ClientConn): void {
     stream.on('error', noop);
-    const side: ClientSide = {
-      out: stream,
-      gone: () => stream.destroyed || stream.closed,
-      respond: (status, h) => {
-        const out = dropConnectionHeaders(h) as OutgoingHttpHeaders;
-        out[':status'] = status;
-        stream.respond(out);
-      },
-      refuse: (e) => respondH2(stream, e),
-      abort: () => stream.close(http2.constants.NGHTTP2_CANCEL),
-    };
-    this.forward(a, conn, headers[':method'] as string, headers, endStream ? null : stream, side);
+    this.forward(a, conn, headers[':method'] as string, headers, endStream ? null : stream, new H2Side(stream));
   }
 
   /** A request that arrived over HTTP/1.1 (kubectl or a bot pointed at the gate directly). */
@@ -97,17 +145,7 @@ export class Forwarder {
     req.on('error', noop);
     res.on('error', noop);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const side: ClientSide = {
-      out: res,
-      gone: () => res.destroyed,
-      respond: (status, h) => {
-        res.writeHead(status, dropConnectionHeaders(h) as OutgoingHttpHeaders);
-        if (a.stream) res.flushHeaders();
-      },
-      refuse: (e) => respondH1(res, e),
-      abort: () => res.destroy(),
-    };
-    this.forward(a, conn, req.method ?? 'GET', req.headers, hasBody ? req : null, side);
+    this.forward(a, conn, req.method ?? 'GET', req.headers, hasBody ? req : null, new H1Side(res, a.stream !== undefined));
   }
 
   private forward(a: Admitted, conn: ClientConn, method: string, headers: IncomingHttpHeaders, body: Readable | null, side: ClientSide): void {
@@ -168,39 +206,69 @@ interface Relay {
  * that its watch was cut.
  */
 function relay(body: Readable, out: Writable, exchange: UpstreamExchange, jsonWatch: boolean, done: (reason: StreamEndReason) => void): Relay {
-  let lastByte = 10;
-  const track = (c: Buffer) => {
-    if (c.length) lastByte = c[c.length - 1]!;
-  };
-  const onEnd = () => done('upstream_closed');
-  const onError = () => {
-    // an error code (not a clean end) tells the client the response is incomplete
-    out.destroy(new Error('the API server ended the response early'));
-    done('upstream_error');
-  };
-  const onClose = () => {
-    if (body.readableEnded) return;
-    exchange.abort();
+  return new BodyRelay(body, out, exchange, jsonWatch, done);
+}
+
+class BodyRelay implements Relay {
+  private lastByte = 10;
+  private readonly onData: (c: Buffer) => void;
+  private readonly onEnd: () => void;
+  private readonly onError: () => void;
+  private readonly onClose: () => void;
+
+  constructor(
+    private readonly body: Readable,
+    private readonly out: Writable,
+    private readonly exchange: UpstreamExchange,
+    private readonly jsonWatch: boolean,
+    private readonly done: (reason: StreamEndReason) => void,
+  ) {
+    this.onData = this.track.bind(this);
+    this.onEnd = this.ended.bind(this);
+    this.onError = this.failed.bind(this);
+    this.onClose = this.clientClosed.bind(this);
+    if (jsonWatch) body.on('data', this.onData);
+    body.pipe(out);
+    body.once('end', this.onEnd);
+    body.once('error', this.onError);
+    out.once('close', this.onClose);
+  }
+
+  atEventBoundary(): boolean {
+    return this.jsonWatch && this.lastByte === 10 && !this.out.writableEnded && !this.out.destroyed;
+  }
+
+  detach(): void {
+    const { body } = this;
+    body.unpipe(this.out);
+    body.off('data', this.onData);
+    body.off('end', this.onEnd);
+    body.off('error', this.onError);
+    body.on('error', noop);
+    this.out.off('close', this.onClose);
     body.destroy();
-    done('client_closed');
-  };
-  if (jsonWatch) body.on('data', track);
-  body.pipe(out);
-  body.once('end', onEnd);
-  body.once('error', onError);
-  out.once('close', onClose);
-  return {
-    atEventBoundary: () => jsonWatch && lastByte === 10 && !out.writableEnded && !out.destroyed,
-    detach: () => {
-      body.unpipe(out);
-      body.off('data', track);
-      body.off('end', onEnd);
-      body.off('error', onError);
-      body.on('error', noop);
-      out.off('close', onClose);
-      body.destroy();
-    },
-  };
+  }
+
+  private track(c: Buffer): void {
+    if (c.length) this.lastByte = c[c.length - 1]!;
+  }
+
+  private ended(): void {
+    this.done('upstream_closed');
+  }
+
+  private failed(): void {
+    // an error code (not a clean end) tells the client the response is incomplete
+    this.out.destroy(new Error('the API server ended the response early'));
+    this.done('upstream_error');
+  }
+
+  private clientClosed(): void {
+    if (this.body.readableEnded) return;
+    this.exchange.abort();
+    this.body.destroy();
+    this.done('client_closed');
+  }
 }
 
 /** The watch event the API server itself sends when a watch cannot go on. */

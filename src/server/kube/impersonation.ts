@@ -63,8 +63,10 @@ export function upstreamHeaders(
 ): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const name in incoming) {
-    if (name.charCodeAt(0) === 58 /* : */) continue;
-    if (IDENTITY_HEADER.test(name)) continue;
+    const c0 = name.charCodeAt(0);
+    if (c0 === 58 /* : */) continue;
+    // only names starting with i or x can be identity headers: skip the regex for the rest
+    if ((c0 === 105 /* i */ || c0 === 120) /* x */ && IDENTITY_HEADER.test(name)) continue;
     if (HOP_BY_HOP.has(name)) {
       if (!keep?.upgrade || (name !== 'connection' && name !== 'upgrade')) continue;
     }

@@ -248,7 +248,7 @@ export class Upstream {
         (r) => cb(null, { status: r.statusCode, headers: r.headers as IncomingHttpHeaders, body: r.body }),
         (err: Error) => cb(err),
       );
-    return { abort: () => abort.emit('abort') };
+    return new EmitterAbort(abort);
   }
 
   private makePool(): Pool {
@@ -280,6 +280,15 @@ export class Upstream {
     clearInterval(this.pinger);
     for (const e of [...this.sessions]) e.session.destroy();
     await this.pool?.destroy().catch(() => undefined);
+  }
+}
+
+/** Cancels an undici request through its EventEmitter signal (a class: no closure per request). */
+class EmitterAbort implements UpstreamExchange {
+  constructor(private readonly signal: EventEmitter) {}
+
+  abort(): void {
+    this.signal.emit('abort');
   }
 }
 
