@@ -1,6 +1,7 @@
-import { promises as fs, unlinkSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import YAML from 'yaml';
+import { RemovedOnExit } from '../core/removed-on-exit';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -42,34 +43,10 @@ export async function writePrivateFile(path: string, content: string): Promise<v
  * a signal handled by the CLI). Nothing else removes it: a crash leaves only a client
  * certificate for a CA that died with the process.
  */
-export class EphemeralKubeconfig {
-  private removed = false;
-  private readonly onExit = () => this.removeSync();
-
-  private constructor(readonly path: string) {
-    process.once('exit', this.onExit);
-  }
-
+export class EphemeralKubeconfig extends RemovedOnExit {
   static async write(path: string, content: string): Promise<EphemeralKubeconfig> {
     await writePrivateFile(path, content);
     return new EphemeralKubeconfig(path);
-  }
-
-  async remove(): Promise<void> {
-    if (this.removed) return;
-    this.removed = true;
-    process.removeListener('exit', this.onExit);
-    await fs.rm(this.path, { force: true });
-  }
-
-  private removeSync(): void {
-    if (this.removed) return;
-    this.removed = true;
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // already gone
-    }
   }
 }
 

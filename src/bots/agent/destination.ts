@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, promises as fs, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, promises as fs, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TapgateError } from '../../core/errors';
+import { RemovedOnExit } from '../../core/removed-on-exit';
 
 export const LOCK_FILE = '.tapgate-bot.lock';
 
@@ -27,14 +28,7 @@ function alive(pid: number): boolean {
  * A lock left by a process that no longer runs on this host is stale and taken over; one from
  * another host (a shared volume) cannot be checked and is respected.
  */
-export class DestinationLock {
-  private released = false;
-  private readonly onExit = () => this.releaseSync();
-
-  private constructor(readonly path: string) {
-    process.once('exit', this.onExit);
-  }
-
+export class DestinationLock extends RemovedOnExit {
   static async acquire(dir: string): Promise<DestinationLock> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, LOCK_FILE);
@@ -70,21 +64,8 @@ export class DestinationLock {
     throw new TapgateError('destination_locked', `cannot take the lock ${path}: another process keeps taking it`, { status: 409 });
   }
 
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    process.removeListener('exit', this.onExit);
-    await fs.rm(this.path, { force: true });
-  }
-
-  private releaseSync(): void {
-    if (this.released) return;
-    this.released = true;
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // already gone
-    }
+  release(): Promise<void> {
+    return this.remove();
   }
 }
 
