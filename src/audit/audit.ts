@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock';
 import { systemClock } from '../core/clock';
+import { orderedId } from '../core/ordered-id';
 import type { Db } from '../store/db';
 
 export type AuditOutcome = 'ok' | 'refused';
@@ -30,7 +30,7 @@ export class AuditLog {
   ) {}
 
   async record(e: AuditEvent): Promise<AuditRecord> {
-    const rec: AuditRecord = { id: randomUUID(), ts: this.clock.now(), event: e.event, outcome: e.outcome, actor: e.actor, reason: e.reason ?? null, data: e.data ?? {} };
+    const rec: AuditRecord = { id: orderedId(), ts: this.clock.now(), event: e.event, outcome: e.outcome, actor: e.actor, reason: e.reason ?? null, data: e.data ?? {} };
     await this.db.run('INSERT INTO audit (id, ts, event, outcome, actor, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       rec.id, rec.ts, rec.event, rec.outcome, rec.actor, rec.reason, JSON.stringify(rec.data),
     ]);
