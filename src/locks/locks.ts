@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/audit';
 import type { Clock } from '../core/clock';
 import { systemClock } from '../core/clock';
 import { TapgateError } from '../core/errors';
+import { orderedId } from '../core/ordered-id';
 import type { Identity } from '../pki/identity';
 import type { Db } from '../store/db';
 import { LOCK_TARGET_KINDS, matchLock, type Lock, type LockTargetKind } from './match';
@@ -71,7 +71,7 @@ export class Locks {
     }
     const now = this.clock.now();
     const lock: Lock = {
-      id: randomUUID(),
+      id: orderedId(),
       targetKind: opts.targetKind,
       target: opts.target,
       message: opts.message ?? '',
@@ -108,7 +108,7 @@ export class Locks {
       }
     }
     if (expired.length) await this.reload();
-    return (await this.db.all<Row>('SELECT * FROM locks ORDER BY created_at')).map(fromRow);
+    return (await this.db.all<Row>('SELECT * FROM locks ORDER BY created_at, id')).map(fromRow);
   }
 }
 
