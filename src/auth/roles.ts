@@ -54,7 +54,22 @@ export function roleToDoc(role: Role): Record<string, unknown> {
   return { kind: 'role', version: 'v1', metadata: { name: role.name }, spec: role.spec };
 }
 
+/** Parsed specs kept per role; far more than any deployment defines, so it never thrashes. */
+const PARSED_CAP = 1_000;
+
+const copyRole = (r: Role): Role => ({
+  name: r.name,
+  spec: { ...r.spec, kubernetes_users: [...r.spec.kubernetes_users], kubernetes_groups: [...r.spec.kubernetes_groups], kube_clusters: [...r.spec.kube_clusters] },
+});
+
 export class RoleRepo {
+  /**
+   * The last spec text read for each role and what it parsed to. Every read still asks the store,
+   * so an edit from any replica or the admin CLI counts at once; only an unchanged text skips the
+   * JSON and schema parse (~30 µs, paid on every certificate issued).
+   */
+  private readonly parsed = new Map<string, { text: string; role: Role }>();
+
   constructor(private readonly db: Db) {}
 
   async upsert(role: Role, now = Date.now()): Promise<void> {
@@ -66,12 +81,23 @@ export class RoleRepo {
 
   async get(name: string): Promise<Role | undefined> {
     const row = await this.db.get<{ name: string; spec: string }>('SELECT name, spec FROM roles WHERE name = $1', [name]);
-    return row && { name: row.name, spec: roleSpecSchema.parse(JSON.parse(row.spec)) };
+    return row && this.fromRow(row);
+  }
+
+  /** A fresh copy each time: callers may change what they get without touching the memo. */
+  private fromRow(row: { name: string; spec: string }): Role {
+    let hit = this.parsed.get(row.name);
+    if (hit?.text !== row.spec) {
+      hit = { text: row.spec, role: { name: row.name, spec: roleSpecSchema.parse(JSON.parse(row.spec)) } };
+      if (this.parsed.size >= PARSED_CAP) this.parsed.clear();
+      this.parsed.set(row.name, hit);
+    }
+    return copyRole(hit.role);
   }
 
   async list(): Promise<Role[]> {
     const rows = await this.db.all<{ name: string; spec: string }>('SELECT name, spec FROM roles ORDER BY name');
-    return rows.map((r) => ({ name: r.name, spec: roleSpecSchema.parse(JSON.parse(r.spec)) }));
+    return rows.map((r) => this.fromRow(r));
   }
 
   async remove(name: string): Promise<boolean> {

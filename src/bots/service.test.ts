@@ -394,6 +394,34 @@ for (const engine of engines) describe(`BotService on ${engine.name}`, { skip: e
     await assert.rejects(renew(b), /locked \(bot ci/);
   });
 
+  it('a role edited elsewhere (admin CLI, another replica) counts at the next renewal; a removed role refuses it', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const g2 = await renew(g1);
+    const groups = (h: Held) => ca.parseAndVerify(h.creds.certPem).identity.kubeGroups.filter((g) => !g.startsWith('system:'));
+    assert.deepEqual(groups(g2), ['deployers']);
+    // Its own repository, as the admin CLI or another gate replica has: nothing tells this gate.
+    const elsewhere = new RoleRepo(db);
+    await elsewhere.upsert({ name: 'deploy', spec: roleSpecSchema.parse({ kubernetes_groups: ['releasers'], kube_clusters: ['dev', 'prod'] }) });
+    const g3 = await renew(g2);
+    assert.deepEqual(groups(g3), ['releasers']);
+    assert.deepEqual(ca.parseAndVerify(g3.creds.certPem).identity.clusters, ['dev', 'prod']);
+    const g4 = await renewSigned(g3);
+    assert.deepEqual(groups(g4), ['releasers']);
+    assert.ok(await elsewhere.remove('deploy'));
+    await assert.rejects(renew(g4), (e: unknown) => e instanceof TapgateError && e.code === 'unknown_role');
+  });
+
+  it('a renewal after its bot was removed is refused and audited', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    const g2 = await renew(g1);
+    await admin.removeBot('ci');
+    await assert.rejects(renew(g2), /no longer exists/);
+    await assert.rejects(renewSigned(g2), /no longer exists/);
+    assert.deepEqual((await events('bot.renew')).filter((e) => e.startsWith('refused')), ['refused: unknown bot instance', 'refused: unknown bot instance']);
+  });
+
   it('removing a bot removes its instances; the kube path refuses them', async () => {
     const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
     const g1 = await join(text);

@@ -7,10 +7,11 @@ import { TapgateError } from '../core/errors';
 import type { Locks } from '../locks/locks';
 import { lockedError } from '../locks/locks';
 import type { CertificateAuthority } from '../pki/ca';
-import { publicKeyFingerprint } from '../pki/ca';
+import { keyFingerprint } from '../pki/ca';
 import { certificateDer } from '../pki/certificate';
 import type { Identity, VerifiedCert } from '../pki/identity';
 import { LruCache } from '../pki/lru-cache';
+import { readPublicKey, type CertifiableKey } from '../pki/public-key';
 import type { Db } from '../store/db';
 import { botCertTtl, botIdentity } from './bot-identity';
 import { BotRepo, type Bot } from './bots';
@@ -174,7 +175,8 @@ export class BotService {
 
   private async joinNew(input: JoinInput, token: JoinToken, bot: Bot, trail: AuditTrail, meta: CallMeta): Promise<BotCredentials> {
     const now = this.d.clock.now();
-    const keyFp = publicKeyFingerprint(input.publicKey);
+    const publicKey = readPublicKey(input.publicKey);
+    const keyFp = keyFingerprint(publicKey);
     const roles = await this.d.roles.resolve(bot.roles);
     // The same key again: the answer to the first join was lost. Answer again rather than spend a use.
     const earlier = await this.instances.joinedWith(token.name, keyFp);
@@ -186,7 +188,7 @@ export class BotService {
     // A locked bot or token must not use up a join.
     this.assertUnlocked(identity);
     if (!(await this.tokens.consume(token.name, token.secretHash, now))) throw exhausted(token);
-    const issued = await this.d.ca.issue({ publicKeyPem: input.publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
+    const issued = await this.d.ca.issue({ publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
     const auth: Authentication = { at: now, kind: 'join', generation: 1, serial: issued.serial, ...(meta.remote ? { remote: meta.remote } : {}) };
     await this.instances.create({
       id: instanceId,
@@ -279,11 +281,17 @@ export class BotService {
   async renew(presented: Presented, input: { publicKey: string; ttlMs?: number }, meta: CallMeta = {}): Promise<BotCredentials> {
     const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote, auth: isSigned(presented) ? 'signed' : 'mtls' } };
     return audited(this.d.audit, 'bot.renew', trail, async () => {
-      // Read after the certificate, so a malformed key is refused in the instance's name.
-      let fp: string | undefined;
-      const newKeyFp = () => (fp ??= publicKeyFingerprint(input.publicKey));
-      const cert = this.verifyPresented(presented, 'renewal', trail, (key, certFp, s) => verifyRenewProof(key, certFp, newKeyFp(), s.at, s.proof));
-      const keyFp = newKeyFp();
+      // Read after the certificate, so a malformed key is refused in the instance's name; read once, issued for below.
+      let newKey: { key: CertifiableKey; fp: string } | undefined;
+      const readNewKey = () => {
+        if (!newKey) {
+          const key = readPublicKey(input.publicKey);
+          newKey = { key, fp: keyFingerprint(key) };
+        }
+        return newKey;
+      };
+      const cert = this.verifyPresented(presented, 'renewal', trail, (key, certFp, s) => verifyRenewProof(key, certFp, readNewKey().fp, s.at, s.proof));
+      const { key: publicKey, fp: keyFp } = readNewKey();
       const id = cert.identity;
       const instanceId = id.botInstance!;
       trail.data.generation = id.generation;
@@ -333,7 +341,7 @@ export class BotService {
             const roles = await this.d.roles.resolve(bot.roles);
             const identity = botIdentity({ bot: bot.name, roles, clusterNames: this.d.clusterNames(), instanceId, generation: decision.issue, renewable: true, token: inst.token });
             this.assertUnlocked(identity);
-            const issued = await this.d.ca.issue({ publicKeyPem: input.publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
+            const issued = await this.d.ca.issue({ publicKey, identity, ttlMs: botCertTtl(roles, input.ttlMs) });
             const pending: PendingCert = { generation: decision.issue, certPem: issued.certPem, keyFp, notAfter: issued.notAfter };
             const auth: Authentication = { at: now, kind: 'renew', generation: decision.issue, serial: issued.serial, keyFp, ...remote };
             const won =

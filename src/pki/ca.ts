@@ -70,8 +70,11 @@ export async function generateKeyPair(): Promise<{ publicKeyPem: string; private
 
 /** sha256 of the SubjectPublicKeyInfo DER, hex; equals VerifiedCert.publicKeyFingerprint of a cert for this key. */
 export function publicKeyFingerprint(publicKeyPem: string): string {
-  return sha256Hex(readPublicKey(publicKeyPem).spki);
+  return keyFingerprint(readPublicKey(publicKeyPem));
 }
+
+/** publicKeyFingerprint of a key already read (readPublicKey), for callers that also issue for it. */
+export const keyFingerprint = (key: CertifiableKey): string => sha256Hex(key.spki);
 
 const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const floorToSecond = (ms: number): number => Math.floor(ms / SECOND) * SECOND;
@@ -178,14 +181,18 @@ export class CertificateAuthority {
     return new CertificateAuthority(kind, x509.raw, key, clock, opts);
   }
 
-  /** A client certificate (or a host certificate, for usage 'host') carrying `identity`. */
-  async issue(opts: {
-    publicKeyPem: string;
-    identity: Identity;
-    ttlMs: number;
-    commonName?: string;
-    notBefore?: number;
-  }): Promise<IssuedCert> {
+  /**
+   * A client certificate (or a host certificate, for usage 'host') carrying `identity`, for
+   * `publicKeyPem`, or for `publicKey` when the caller has read it already (readPublicKey).
+   */
+  async issue(
+    opts: ({ publicKeyPem: string } | { publicKey: CertifiableKey }) & {
+      identity: Identity;
+      ttlMs: number;
+      commonName?: string;
+      notBefore?: number;
+    },
+  ): Promise<IssuedCert> {
     const { identity } = opts;
     let identityExts: Buffer[];
     try {
@@ -198,7 +205,7 @@ export class CertificateAuthority {
     for (const role of identity.roles) subject.push([X509_OIDS.organization, role]);
     const host = identity.usage === 'host';
     return this.sign({
-      publicKey: readPublicKey(opts.publicKeyPem),
+      publicKey: 'publicKey' in opts ? opts.publicKey : readPublicKey(opts.publicKeyPem),
       ttlMs: opts.ttlMs,
       notBefore: opts.notBefore,
       subject: name(subject),
