@@ -19,24 +19,41 @@ export const TAG = {
 
 // ---- encoding ----
 
-function header(tag: number, len: number): Buffer {
-  if (len < 0x80) return Buffer.from([tag, len]);
-  if (len < 0x100) return Buffer.from([tag, 0x81, len]);
-  if (len < 0x10000) return Buffer.from([tag, 0x82, len >> 8, len & 0xff]);
-  if (len < 0x1000000) return Buffer.from([tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
+function headerLength(len: number): number {
+  if (len < 0x80) return 2;
+  if (len < 0x100) return 3;
+  if (len < 0x10000) return 4;
+  if (len < 0x1000000) return 5;
   throw new RangeError(`DER value too long (${len} bytes)`);
 }
 
+/** Writes a tag and a definite length at `out[0..]`; returns where the content starts. */
+function writeHeader(out: Buffer, tag: number, len: number): number {
+  const n = headerLength(len);
+  out[0] = tag;
+  if (n === 2) out[1] = len;
+  else {
+    out[1] = 0x80 | (n - 2);
+    for (let i = n - 1, v = len; i >= 2; i--, v >>= 8) out[i] = v & 0xff;
+  }
+  return n;
+}
+
+// Each value is one allocation (header and content together): issuing builds a few hundred of them.
 export function tlv(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([header(tag, content.length), content]);
+  const out = Buffer.allocUnsafe(headerLength(content.length) + content.length);
+  content.copy(out, writeHeader(out, tag, content.length));
+  return out;
 }
 
 /** A constructed value whose content is the given TLVs, in order. */
 export function constructed(tag: number, items: Buffer[]): Buffer {
   let len = 0;
   for (const b of items) len += b.length;
-  const h = header(tag, len);
-  return Buffer.concat([h, ...items], h.length + len);
+  const out = Buffer.allocUnsafe(headerLength(len) + len);
+  let at = writeHeader(out, tag, len);
+  for (const b of items) at += b.copy(out, at);
+  return out;
 }
 
 export const seq = (...items: Buffer[]): Buffer => constructed(TAG.SEQUENCE, items);
