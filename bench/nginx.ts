@@ -10,6 +10,8 @@ import { join } from 'node:path';
 
 export interface NginxChain {
   url: string;
+  /** the master process; its worker is a child */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -111,6 +113,7 @@ http {
   }
   return {
     url: `https://127.0.0.1:${p1}`,
+    pid: child.pid!,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());

@@ -7,7 +7,7 @@
  * the load generator in another; nginx runs one worker for both hops.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +20,10 @@ import type { TapPrompt } from '../src/client/tap-prompt';
 import { systemClock } from '../src/core/clock';
 import { CertificateAuthority, generateKeyPair } from '../src/pki/ca';
 import { openDb } from '../src/store/open';
+import { startCpuProfile } from '../test/helpers/cpu-profile';
 import { Replica } from '../test/helpers/replica';
 import { nginxAvailable, startNginxChain } from './nginx';
+import { processCpuMicros, treeCpuMicros } from './proc-cpu';
 import { runLoad, type LoadResult } from './load';
 import type { Row } from './run';
 
@@ -29,14 +31,30 @@ const SMALL_PATH = '/api/v1/namespaces/default';
 const BULK_PATH = '/api/v1/namespaces/default/configmaps/bulk';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const MAX_REQUESTS = 60_000;
+/** BENCH_PROFILE=<dir>: CPU profiles of the local proxy and the gate during the tapgate 32-client run */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 interface Target {
   name: string;
   base: string;
   tls: { ca: string; cert: string; key: string };
+  /** CPU time (µs) used so far by each hop between the load generator and the fake */
+  hopsCpu?: () => number[];
+  /** profiles the hops around the 32-client run; the returned function writes the profiles */
+  profile?: () => Promise<() => Promise<void>>;
 }
 
-async function startFake(): Promise<{ info: { url: string; caPem: string; clientCertPem: string; clientKeyPem: string; kubeconfig: string }; stop: () => void }> {
+interface Measured {
+  one: LoadResult;
+  many: LoadResult;
+  bulk: LoadResult;
+  /** CPU of each hop per small GET at 32 clients, µs */
+  hopCpuUs: number[];
+  /** CPU of each hop per MB of the bulk reads, µs */
+  hopCpuPerMbUs: number[];
+}
+
+async function startFake(): Promise<{ info: { url: string; caPem: string; clientCertPem: string; clientKeyPem: string; kubeconfig: string }; pid: number; stop: () => void }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fake-process.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
@@ -46,7 +64,7 @@ async function startFake(): Promise<{ info: { url: string; caPem: string; client
     });
     child.once('exit', (c) => reject(new Error(`fake API server exited with ${c}`)));
   });
-  return { info: JSON.parse(line), stop: () => child.kill('SIGTERM') };
+  return { info: JSON.parse(line), pid: child.pid!, stop: () => child.kill('SIGTERM') };
 }
 
 /** Issues MFA certificates straight from the gate's user CA: the bench measures the path, not the tap. */
@@ -72,19 +90,34 @@ function directIssuer(ca: CertificateAuthority): MfaIssuer {
   };
 }
 
+async function profileTapgate(dir: string, gate: Replica): Promise<() => Promise<void>> {
+  mkdirSync(dir, { recursive: true });
+  const stopLocal = await startCpuProfile();
+  await gate.profileStart();
+  return async () => {
+    await Promise.all([stopLocal(join(dir, 'local-proxy.cpuprofile')), gate.profileStop(join(dir, 'gate.cpuprofile'))]);
+  };
+}
+
 const silentPrompt: TapPrompt = { show() {}, close() {} };
 
-async function measure(t: Target): Promise<{ one: LoadResult; many: LoadResult; bulk: LoadResult }> {
+async function measure(t: Target): Promise<Measured> {
   const small = { url: t.base + SMALL_PATH, tls: t.tls, seconds: SECONDS, maxRequests: MAX_REQUESTS };
   // warm connections (all 32 on every hop, so no pool grows inside a measured window) and JITs
   await runLoad({ ...small, concurrency: 32, seconds: 1 });
   const one = await runLoad({ ...small, concurrency: 1 });
+  const cpu0 = t.hopsCpu?.() ?? [];
+  const writeProfiles = await t.profile?.();
   const many = await runLoad({ ...small, concurrency: 32 });
+  await writeProfiles?.();
+  const hopCpuUs = (t.hopsCpu?.() ?? []).map((c, i) => (c - cpu0[i]!) / many.requests);
+  const cpu1 = t.hopsCpu?.() ?? [];
   const bulk = await runLoad({ url: t.base + BULK_PATH, tls: t.tls, seconds: SECONDS, maxRequests: 2_000, concurrency: 4, bulk: true });
+  const hopCpuPerMbUs = (t.hopsCpu?.() ?? []).map((c, i) => (c - cpu1[i]!) / (bulk.mbps * bulk.seconds));
   for (const [what, r] of Object.entries({ one, many, bulk })) {
     if (r.errors) throw new Error(`${t.name} ${what}: ${r.errors} errors, first: ${r.firstError}`);
   }
-  return { one, many, bulk };
+  return { one, many, bulk, hopCpuUs, hopCpuPerMbUs };
 }
 
 export async function benchProxy(): Promise<Row[]> {
@@ -105,12 +138,15 @@ export async function benchProxy(): Promise<Row[]> {
   try {
     const clientTls = { ca: local.caPem, cert: local.clientCertPem, key: local.clientKeyPem };
     const direct = await measure({ name: 'direct', base: fake.info.url, tls: { ca: fake.info.caPem, cert: fake.info.clientCertPem, key: fake.info.clientKeyPem } });
-    const ngx = nginx ? await measure({ name: 'nginx chain', base: nginx.url, tls: clientTls }) : undefined;
-    const tap = await measure({ name: 'tapgate', base: `${proxy.url}/k/dev`, tls: clientTls });
+    const ngx = nginx ? await measure({ name: 'nginx chain', base: nginx.url, tls: clientTls, hopsCpu: () => [treeCpuMicros(nginx.pid)] }) : undefined;
+    // the local proxy runs in this process (the load generator is a child, so not the whole tree)
+    const tap = await measure({ name: 'tapgate', base: `${proxy.url}/k/dev`, tls: clientTls, hopsCpu: () => [processCpuMicros(process.pid), processCpuMicros(gate.child.pid!)],
+      profile: PROFILE_DIR ? () => profileTapgate(PROFILE_DIR, gate) : undefined,
+    });
 
     const ratio = (v: number, base?: number) => (base ? ` (${(v / base).toFixed(2)}x)` : '');
     const rows: Row[] = [];
-    const add = (name: string, unit: string, pick: (m: { one: LoadResult; many: LoadResult; bulk: LoadResult }) => number, goal?: (d: number, n?: number) => string) => {
+    const add = (name: string, unit: string, pick: (m: Measured) => number, goal?: (d: number, n?: number) => string) => {
       const d = pick(direct);
       const n = ngx && pick(ngx);
       const v = pick(tap);
@@ -124,6 +160,16 @@ export async function benchProxy(): Promise<Row[]> {
     add('p50 latency, 32 clients', 'µs', (m) => m.many.p50Us);
     add('p99 latency, 32 clients', 'µs', (m) => m.many.p99Us);
     add('req/s, 32 clients', 'req/s', (m) => m.many.rps, (_d, n) => (n ? `≥ 0.8x nginx: ${(tap.many.rps / n).toFixed(2)}x` : ''));
+    const sum = (m: Measured) => m.hopCpuUs.reduce((a, b) => a + b, 0);
+    if (ngx) rows.push({ name: 'CPU per small GET at 32 clients, both hops: nginx chain', value: sum(ngx), unit: 'µs' });
+    rows.push({ name: 'CPU per small GET at 32 clients, both hops: tapgate chain', value: sum(tap), unit: 'µs', baseline: ngx ? `nginx${ratio(sum(tap), sum(ngx))}` : undefined });
+    rows.push({ name: 'CPU per small GET at 32 clients: local proxy', value: tap.hopCpuUs[0]!, unit: 'µs' });
+    rows.push({ name: 'CPU per small GET at 32 clients: gate', value: tap.hopCpuUs[1]!, unit: 'µs' });
+    const perMb = (m: Measured) => m.hopCpuPerMbUs.reduce((a, b) => a + b, 0);
+    if (ngx) rows.push({ name: 'CPU per MB of bulk reads, both hops: nginx chain', value: perMb(ngx), unit: 'µs' });
+    rows.push({ name: 'CPU per MB of bulk reads, both hops: tapgate chain', value: perMb(tap), unit: 'µs', baseline: ngx ? `nginx${ratio(perMb(tap), perMb(ngx))}` : undefined });
+    rows.push({ name: 'CPU per MB of bulk reads: local proxy', value: tap.hopCpuPerMbUs[0]!, unit: 'µs' });
+    rows.push({ name: 'CPU per MB of bulk reads: gate', value: tap.hopCpuPerMbUs[1]!, unit: 'µs' });
     add('bulk GET (4 MiB)', 'MB/s', (m) => m.bulk.mbps, (_d, n) => (n ? `≥ 0.8x nginx: ${(tap.bulk.mbps / n).toFixed(2)}x` : ''));
     const mem = process.memoryUsage();
     rows.push({ name: 'local proxy process RSS after the run', value: mem.rss / 1e6, unit: 'MB' });

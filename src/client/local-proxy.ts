@@ -2,18 +2,19 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 import { describeError } from '../core/errors';
 import type { ConnectionTracker, TrackedConnection } from './connection-tracker';
+import { type Downstream, H1Downstream, H2Downstream } from './downstream';
 import { GateUpstream, H2_MAX_SESSION_MEMORY, H2_SESSION_WINDOW, H2_STREAM_WINDOW } from './gate-upstream';
 import { contextName, EphemeralKubeconfig, localKubeconfig } from './kubeconfig';
 import { tapgateHome } from './profile';
 import { kubeStatusBody, statusReason, warningHeader } from './kube-status';
 import { createLocalTls, type LocalTls } from './local-tls';
 import { HoldError, type MfaCredentials, type MfaSession } from './mfa-session';
+import { PooledCall, type PooledCallHooks } from './pooled-call';
 
-const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
 const MFA_REQUIRED = 'MFARequired';
 /** Request bodies up to this size are kept so they can be replayed after the gate asks for a tap. */
 const DEFAULT_MAX_REPLAY_BYTES = 8 * 1024 * 1024;
@@ -169,6 +170,7 @@ export class LocalProxy {
     const cluster = this.route(url, socket.authorized, (c, r, m) => d.fail(c, r, m));
     if (cluster === undefined) return;
     headers[':authority'] = this.opts.upstream.authority;
+    d.streaming = isStreaming(url);
     const method = headers[':method'] ?? 'GET';
     d.start(this.opts.tracker.open(cluster, method, url.slice(3 + cluster.length), false, stream.session!, socket), cluster, headers, !stream.endAfterHeaders);
     this.dispatch(d);
@@ -185,7 +187,7 @@ export class LocalProxy {
     const te = req.headers['transfer-encoding'];
     const len = req.headers['content-length'];
     const hasBody = te !== undefined || (len !== undefined && len !== '0');
-    d.streaming = url.includes('watch') || url.includes('follow=');
+    d.streaming = isStreaming(url);
     d.start(this.opts.tracker.open(cluster, req.method ?? 'GET', url.slice(3 + cluster.length), false, socket, socket), cluster, headers, hasBody);
     this.dispatch(d);
   }
@@ -214,6 +216,10 @@ export class LocalProxy {
 
   private send(d: Downstream, creds: MfaCredentials): void {
     const replay = d.replayBody;
+    if (!d.streaming && (replay ? replay.length === 0 : !d.hasBody)) {
+      this.sendPooled(d, creds);
+      return;
+    }
     let up: ClientHttp2Stream;
     try {
       up = this.opts.upstream.h2(creds).request(d.headers, { endStream: replay ? replay.length === 0 : !d.hasBody });
@@ -237,6 +243,31 @@ export class LocalProxy {
     });
   }
 
+  /** A short request on the gate's HTTP/1.1 pool. */
+  private sendPooled(d: Downstream, creds: MfaCredentials): void {
+    const call = new PooledCall(d, creds, this.pooledHooks, this.opts.onGateRefusal !== undefined);
+    d.up = call;
+    d.upDone = false;
+    const headers: string[] = [];
+    for (const k in d.headers) {
+      if (k.charCodeAt(0) === 58 /* ':' */) continue;
+      const v = d.headers[k];
+      if (Array.isArray(v)) for (const one of v) headers.push(k, one);
+      else if (v !== undefined) headers.push(k, String(v));
+    }
+    try {
+      this.opts.upstream.pool(creds).dispatch({ method: String(d.headers[':method'] ?? 'GET'), path: String(d.headers[':path']), headers, body: null }, call);
+    } catch (e) {
+      this.pooledHooks.failed(d, e as Error);
+    }
+  }
+
+  private readonly pooledHooks: PooledCallHooks = {
+    refused: (d, creds, h, body) => this.afterRefusal(d, creds, h, body, false),
+    refusalSeen: (status, body) => this.reportRefusal(status, body),
+    failed: (d, e) => d.fail(502, 'ServiceUnavailable', `Tapgate lost the connection to the gate at ${this.opts.upstream.origin}: ${describeError(e)}`),
+  };
+
   /** Request body to the gate, kept (up to maxReplay) in case the gate asks for a tap first. */
   private pumpBody(d: Downstream): void {
     const body = d.body;
@@ -249,14 +280,15 @@ export class LocalProxy {
         else d.captured = undefined;
       }
       const up = d.up;
-      if (up && !up.write(chunk)) {
+      // requests with a body go on HTTP/2 (send), so up is a stream here
+      if (up && !(up instanceof PooledCall) && !up.write(chunk)) {
         body.pause();
         up.once('drain', () => body.resume());
       }
     });
     body.once('end', () => {
       d.bodyEnded = true;
-      d.up?.end();
+      if (d.up && !(d.up instanceof PooledCall)) d.up.end();
       d.onBodyEnd?.();
     });
   }
@@ -298,17 +330,19 @@ export class LocalProxy {
     up.on('data', (c: Buffer) => {
       if ((size += c.length) <= MAX_REFUSAL_BYTES) chunks.push(c);
     });
-    up.once('end', () => {
-      try {
-        const s = JSON.parse(Buffer.concat(chunks).toString()) as { reason?: unknown; message?: unknown };
-        if (typeof s.message === 'string') this.opts.onGateRefusal?.(status, String(s.reason ?? ''), s.message);
-      } catch {
-        // not a Status
-      }
-    });
+    up.once('end', () => this.reportRefusal(status, Buffer.concat(chunks)));
   }
 
-  /** A 401 from the gate: if it is MFARequired, hold the request and replay it after the tap; else pass it on. */
+  private reportRefusal(status: number, body: Buffer): void {
+    try {
+      const s = JSON.parse(body.toString()) as { reason?: unknown; message?: unknown };
+      if (typeof s.message === 'string') this.opts.onGateRefusal?.(status, String(s.reason ?? ''), s.message);
+    } catch {
+      // not a Status
+    }
+  }
+
+  /** A 401 from the gate on HTTP/2: read it, then see whether it asks for a tap. */
   private checkRefusal(d: Downstream, creds: MfaCredentials, up: ClientHttp2Stream, h: IncomingHttpHeaders, flags: number): void {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -317,24 +351,28 @@ export class LocalProxy {
     });
     up.once('end', () => {
       d.upDone = true;
-      const body = Buffer.concat(chunks);
-      const reason = statusReason(body);
-      if (reason !== MFA_REQUIRED || !(d.captured || !d.hasBody)) {
-        if (reason !== undefined) this.opts.onGateRefusal?.(401, reason, messageOf(body));
-        d.respond(h, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
-        if (!(flags & NGHTTP2_FLAG_END_STREAM)) d.sink.end(body);
-        return;
-      }
-      this.opts.session.rejected(creds);
-      d.up = undefined;
-      d.replayedAfterRefusal = true;
-      const replay = () => {
-        d.replayBody = d.captured ?? [];
-        this.hold(d);
-      };
-      if (!d.hasBody || d.bodyEnded) replay();
-      else d.onBodyEnd = replay;
+      this.afterRefusal(d, creds, h, Buffer.concat(chunks), (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
     });
+  }
+
+  /** A 401 read in full: if it is MFARequired, hold the request and replay it after the tap; else pass it on. */
+  private afterRefusal(d: Downstream, creds: MfaCredentials, h: IncomingHttpHeaders, body: Buffer, headOnly: boolean): void {
+    const reason = statusReason(body);
+    if (reason !== MFA_REQUIRED || !(d.captured || !d.hasBody)) {
+      if (reason !== undefined) this.opts.onGateRefusal?.(401, reason, messageOf(body));
+      d.respond(h, headOnly);
+      if (!headOnly) d.sink.end(body);
+      return;
+    }
+    this.opts.session.rejected(creds);
+    d.up = undefined;
+    d.replayedAfterRefusal = true;
+    const replay = () => {
+      d.replayBody = d.captured ?? [];
+      this.hold(d);
+    };
+    if (!d.hasBody || d.bodyEnded) replay();
+    else d.onBodyEnd = replay;
   }
 
   // ---- upgrades: exec, attach, port-forward (WebSocket and SPDY), HTTP/1.1 only ----
@@ -419,6 +457,11 @@ export class LocalProxy {
   }
 }
 
+/** A watch or a followed log: a long-lived answer, carried on the gate's HTTP/2 session. */
+function isStreaming(url: string): boolean {
+  return url.includes('watch') || url.includes('follow=');
+}
+
 function messageOf(body: Buffer): string {
   try {
     return String((JSON.parse(body.toString()) as { message?: unknown }).message ?? '');
@@ -460,156 +503,4 @@ function rawResponse(status: number, message: string, rawHeaders: string[], body
 /** The proxy's own refusal on a socket taken over for an upgrade. */
 function rawStatus(code: number, reason: string, message: string): Buffer {
   return rawResponse(code, reason, ['Content-Type', 'application/json', 'Warning', warningHeader(message)], kubeStatusBody(code, reason, message));
-}
-
-/** One client request, whichever protocol it came in on. */
-abstract class Downstream {
-  conn!: TrackedConnection;
-  cluster!: string;
-  headers!: OutgoingHttpHeaders;
-  hasBody = false;
-  /** the stream to the gate now carrying this request */
-  up: ClientHttp2Stream | undefined;
-  captured: Buffer[] | undefined;
-  capturedBytes = 0;
-  bodyEnded = false;
-  replayBody: Buffer[] | undefined;
-  replayedAfterRefusal = false;
-  /** the gate's answer arrived in full: its stream is closed, nothing to cancel */
-  upDone = false;
-  onBodyEnd: (() => void) | undefined;
-  onGone: (() => void) | undefined;
-  protected ended = false;
-
-  constructor(protected readonly tracker: ConnectionTracker) {}
-
-  start(conn: TrackedConnection, cluster: string, headers: OutgoingHttpHeaders, hasBody: boolean): void {
-    this.conn = conn;
-    this.cluster = cluster;
-    this.headers = headers;
-    this.hasBody = hasBody;
-  }
-
-  abstract readonly body: Readable;
-  abstract readonly sink: Writable;
-  abstract get gone(): boolean;
-  abstract get headersSent(): boolean;
-  /** response head from the gate (HTTP/2 headers with :status) */
-  abstract respond(h: IncomingHttpHeaders, endStream: boolean): void;
-  protected abstract sendStatus(code: number, body: Buffer, warning: string): void;
-  protected abstract reset(): void;
-
-  /** Answers with a kube Status, or cuts the stream if the answer has begun. */
-  fail(code: number, reason: string, message: string): void {
-    if (this.gone) return;
-    if (this.headersSent) this.reset();
-    else this.sendStatus(code, kubeStatusBody(code, reason, message), warningHeader(message));
-  }
-
-  /** The client side closed: stop the gate side, forget the tracked connection. */
-  protected closed(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.onGone?.();
-    const up = this.up;
-    // A stream the gate already finished must not be reset: nghttp2 counts RST_STREAM on a closed
-    // stream as an invalid frame and drops the whole session after 1000 of them.
-    if (up && !up.closed && !up.destroyed) {
-      if (!this.upDone) up.close(NGHTTP2_CANCEL);
-      else if (!up.writableEnded) up.end();
-    }
-    if (this.conn) this.tracker.close(this.conn);
-  }
-}
-
-class H2Downstream extends Downstream {
-  readonly body: Readable;
-  readonly sink: Writable;
-
-  constructor(
-    tracker: ConnectionTracker,
-    private readonly stream: ServerHttp2Stream,
-  ) {
-    super(tracker);
-    this.body = stream;
-    this.sink = stream;
-    stream.on('error', () => {});
-  }
-
-  override start(conn: TrackedConnection, cluster: string, headers: OutgoingHttpHeaders, hasBody: boolean): void {
-    super.start(conn, cluster, headers, hasBody);
-    conn.onDisconnect = () => this.reset();
-    this.stream.once('close', () => this.closed());
-  }
-
-  get gone(): boolean {
-    return this.stream.destroyed || this.stream.closed;
-  }
-
-  get headersSent(): boolean {
-    return this.stream.headersSent;
-  }
-
-  respond(h: IncomingHttpHeaders, endStream: boolean): void {
-    if (!this.gone) this.stream.respond(h as OutgoingHttpHeaders, { endStream });
-  }
-
-  protected sendStatus(code: number, body: Buffer, warning: string): void {
-    this.stream.respond({ ':status': code, 'content-type': 'application/json', 'content-length': body.length, warning });
-    this.stream.end(body);
-  }
-
-  protected reset(): void {
-    this.stream.close(NGHTTP2_CANCEL);
-  }
-}
-
-class H1Downstream extends Downstream {
-  readonly body: Readable;
-  readonly sink: Writable;
-  /** watch or follow: send the response head at once, before the first event */
-  streaming = false;
-
-  constructor(
-    tracker: ConnectionTracker,
-    req: IncomingMessage,
-    private readonly res: ServerResponse,
-  ) {
-    super(tracker);
-    this.body = req;
-    this.sink = res;
-    res.on('error', () => {});
-  }
-
-  override start(conn: TrackedConnection, cluster: string, headers: OutgoingHttpHeaders, hasBody: boolean): void {
-    super.start(conn, cluster, headers, hasBody);
-    conn.onDisconnect = () => this.reset();
-    this.res.once('close', () => this.closed());
-  }
-
-  get gone(): boolean {
-    return this.res.destroyed || this.res.writableEnded;
-  }
-
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-
-  respond(h: IncomingHttpHeaders, endStream: boolean): void {
-    if (this.gone) return;
-    const status = h[':status'] as unknown as number;
-    delete h[':status'];
-    this.res.writeHead(status, h as http.OutgoingHttpHeaders);
-    if (endStream) this.res.end();
-    else if (this.streaming) this.res.flushHeaders();
-  }
-
-  protected sendStatus(code: number, body: Buffer, warning: string): void {
-    this.res.writeHead(code, { 'content-type': 'application/json', 'content-length': body.length, warning });
-    this.res.end(body);
-  }
-
-  protected reset(): void {
-    this.res.destroy();
-  }
 }

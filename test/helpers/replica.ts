@@ -31,9 +31,9 @@ export class Replica {
   }
 
   /** Starts a gate with this tapgate.yaml content (listen ports 0 pick free ones). */
-  static start(config: Record<string, unknown>): Promise<Replica> {
+  static start(config: Record<string, unknown>, opts: { execArgv?: string[] } = {}): Promise<Replica> {
     const child = fork(CHILD, [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
       env: { ...process.env, TAPGATE_REPLICA_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -69,6 +69,15 @@ export class Replica {
   async cpuMicros(): Promise<number> {
     const u = (await this.command({ cmd: 'cpu' })) as NodeJS.CpuUsage;
     return u.user + u.system;
+  }
+
+  /** Profiles the replica's CPU until profileStop writes the .cpuprofile (bench diagnostics). */
+  async profileStart(): Promise<void> {
+    await this.command({ cmd: 'profile-start' });
+  }
+
+  async profileStop(path: string): Promise<void> {
+    await this.command({ cmd: 'profile-stop', path });
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -145,6 +145,41 @@ describe('local kube proxy: hold and tap', () => {
     assert.equal(JSON.parse(done.body).body, '{"replayed":true}');
   });
 
+  test('when the gate says MFARequired to a GET it is held and replayed after the tap', async () => {
+    await get(r.client, '/k/c1/api/v1/namespaces');
+    r.gate.refuseUntilTap = true;
+    const shown = r.prompt.next();
+    const res = get(r.client, '/k/c1/api/v1/namespaces/default/pods');
+    await r.gate.issuer.tap((await shown).id);
+    const done = await res;
+    assert.equal(done.status, 200);
+    assert.equal(JSON.parse(done.body).path, '/k/c1/api/v1/namespaces/default/pods');
+  });
+
+  test('short requests use the keep-alive HTTP/1.1 pool to the gate; bodies and watches HTTP/2', async () => {
+    const from = r.gate.seen.length;
+    for (let i = 0; i < 5; i++) assert.equal((await get(r.client, `/k/c1/api/v1/namespaces/n${i}`)).status, 200);
+    assert.equal((await get(r.client, '/k/c2/api/v1/namespaces', '{"kind":"Namespace"}')).status, 200);
+    const w = r.client.request({ ':path': '/k/c1/api/v1/pods?watch=true' });
+    await new Promise((res) => w.once('response', res));
+    w.close();
+    const seen = r.gate.seen.slice(from).map((s, i) => `${r.gate.versions[from + i]} ${s}`);
+    assert.deepEqual(seen, [
+      ...Array.from({ length: 5 }, (_, i) => `1.1 GET /k/c1/api/v1/namespaces/n${i}`),
+      '2.0 POST /k/c2/api/v1/namespaces',
+      '2.0 GET /k/c1/api/v1/pods?watch=true',
+    ]);
+  });
+
+  test('a client that goes away mid-answer cancels the pooled request and the next one still works', async () => {
+    const req = r.client.request({ ':path': '/k/c1/bulk?size=50000000' });
+    await new Promise((res) => req.once('response', res));
+    const cut = r.gate.cutShort();
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    await until(() => r.gate.cutShort() === cut + 1 && r.tracker.size === 0);
+    assert.equal((await get(r.client, '/k/c1/api/v1/namespaces')).status, 200);
+  });
+
   test('a watch keeps streaming across a lapse and a new tap; disconnect ends it', async () => {
     const w = r.client.request({ ':path': '/k/c1/api/v1/namespaces/default/pods?watch=true' });
     const lines: string[] = [];

@@ -17,10 +17,14 @@ export interface StubGate {
   issuer: MfaIssuer & { requests: { id: string; clusters: string[]; ttlMs?: number; requester: unknown }[]; tap(id?: string): Promise<void>; cancelled: string[] };
   /** requests seen: method path */
   seen: string[];
+  /** the HTTP version each of those came in on ('1.1' or '2.0') */
+  versions: string[];
   /** writes one line to every open watch */
   emit(line: string): void;
   /** number of open watches */
   watches(): number;
+  /** answers the client side cut before they were complete */
+  cutShort(): number;
   intervalMs: number;
   /** refuse every request with 401 MFARequired until the next tap (the gate's view differs from the client's clock) */
   refuseUntilTap: boolean;
@@ -35,6 +39,8 @@ export async function startStubGate(opts: { intervalMs?: number } = {}): Promise
   const userCa = await CertificateAuthority.createInMemory('user');
   const server = await hostCa.issueServerCert({ hosts: ['127.0.0.1', 'localhost'], ttlMs: 3_600_000 });
   const seen: string[] = [];
+  const versions: string[] = [];
+  let cut = 0;
   const watchers = new Set<http2.Http2ServerResponse | import('node:http').ServerResponse>();
   const gate = http2.createSecureServer({ key: server.keyPem, cert: server.certPem, ca: userCa.certPem, requestCert: true, rejectUnauthorized: true, allowHTTP1: true });
 
@@ -46,6 +52,10 @@ export async function startStubGate(opts: { intervalMs?: number } = {}): Promise
   gate.on('request', (req, res) => {
     const url = req.url;
     seen.push(`${req.method} ${url}`);
+    versions.push(req.httpVersion);
+    res.once('close', () => {
+      if (!res.writableFinished) cut++;
+    });
     if (lapsed(req.socket as TLSSocket)) {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(status(401, 'MFARequired', 'your MFA certificate has expired; tap your security key again'));
@@ -65,7 +75,18 @@ export async function startStubGate(opts: { intervalMs?: number } = {}): Promise
       if (url.includes('/bulk')) {
         const size = Number(new URL(url, 'https://x').searchParams.get('size') ?? 1_000_000);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-        res.end(Buffer.alloc(size, 7));
+        // written with backpressure, as an API server streams a large list
+        const chunk = Buffer.alloc(64 * 1024, 7);
+        let left = size;
+        const pump = () => {
+          while (left > 0 && !res.destroyed) {
+            const n = Math.min(left, chunk.length);
+            left -= n;
+            if (left === 0) res.end(chunk.subarray(0, n));
+            else if (!res.write(chunk.subarray(0, n))) return void res.once('drain', pump);
+          }
+        };
+        pump();
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -100,12 +121,14 @@ export async function startStubGate(opts: { intervalMs?: number } = {}): Promise
     kubeUrl: `https://127.0.0.1:${port}`,
     caPem: hostCa.certPem,
     seen,
+    versions,
     intervalMs: opts.intervalMs ?? 60_000,
     refuseUntilTap: false,
     emit(line) {
       for (const w of watchers) (w as { write(s: string): boolean }).write(`${line}\n`);
     },
     watches: () => watchers.size,
+    cutShort: () => cut,
     issuer: {
       requests: [],
       cancelled: [],

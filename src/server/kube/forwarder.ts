@@ -201,7 +201,7 @@ interface Relay {
 }
 
 /**
- * Pipes an upstream body to the client. Not stream.pipeline: it destroys an HTTP/2 stream on
+ * Relays an upstream body to the client. Not stream.pipeline: it destroys an HTTP/2 stream on
  * 'aborted', before the RST_STREAM of stream.close() is submitted, so the client never learns
  * that its watch was cut.
  */
@@ -209,9 +209,17 @@ function relay(body: Readable, out: Writable, exchange: UpstreamExchange, jsonWa
   return new BodyRelay(body, out, exchange, jsonWatch, done);
 }
 
+/**
+ * How much the client side may hold before the upstream body is paused. Not pipe(): it pauses
+ * whenever write() says false, at the 16 KiB mark of an HTTP/1.1 socket, i.e. after every TLS
+ * record, which leaves one record in flight and halves the throughput of a large list.
+ */
+const RELAY_BUFFER_BYTES = 1024 * 1024;
+
 class BodyRelay implements Relay {
   private lastByte = 10;
   private readonly onData: (c: Buffer) => void;
+  private readonly onDrain: () => void;
   private readonly onEnd: () => void;
   private readonly onError: () => void;
   private readonly onClose: () => void;
@@ -223,12 +231,12 @@ class BodyRelay implements Relay {
     private readonly jsonWatch: boolean,
     private readonly done: (reason: StreamEndReason) => void,
   ) {
-    this.onData = this.track.bind(this);
+    this.onData = this.write.bind(this);
+    this.onDrain = this.drained.bind(this);
     this.onEnd = this.ended.bind(this);
     this.onError = this.failed.bind(this);
     this.onClose = this.clientClosed.bind(this);
-    if (jsonWatch) body.on('data', this.onData);
-    body.pipe(out);
+    body.on('data', this.onData);
     body.once('end', this.onEnd);
     body.once('error', this.onError);
     out.once('close', this.onClose);
@@ -240,20 +248,31 @@ class BodyRelay implements Relay {
 
   detach(): void {
     const { body } = this;
-    body.unpipe(this.out);
     body.off('data', this.onData);
     body.off('end', this.onEnd);
     body.off('error', this.onError);
     body.on('error', noop);
+    this.out.off('drain', this.onDrain);
     this.out.off('close', this.onClose);
     body.destroy();
   }
 
-  private track(c: Buffer): void {
-    if (c.length) this.lastByte = c[c.length - 1]!;
+  private write(c: Buffer): void {
+    if (this.jsonWatch && c.length) this.lastByte = c[c.length - 1]!;
+    const out = this.out;
+    if (out.destroyed) return;
+    if (!out.write(c) && out.writableLength >= RELAY_BUFFER_BYTES) {
+      this.body.pause();
+      out.once('drain', this.onDrain);
+    }
+  }
+
+  private drained(): void {
+    this.body.resume();
   }
 
   private ended(): void {
+    this.out.end();
     this.done('upstream_closed');
   }
 
