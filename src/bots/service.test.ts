@@ -12,13 +12,13 @@ import { openDb } from '../store/open';
 import { tryStartTestPostgres, type TestPostgres } from '../../test/helpers/postgres';
 import { BotAdmin } from './admin';
 import { signHeartbeatProof, signRejoinProof, signRenewProof } from './key-proof';
-import { BotService, type BotCredentials, type SignedCert } from './service';
+import { BotService, caBundleFingerprint, type RenewedCredentials, type SignedCert } from './service';
 
 const H = 3_600_000;
 const der = (pem: string): Buffer => new X509Certificate(pem).raw;
 
 interface Held {
-  creds: BotCredentials;
+  creds: RenewedCredentials;
   keyPem: string;
 }
 
@@ -170,6 +170,24 @@ for (const engine of engines) describe(`BotService on ${engine.name}`, { skip: e
     assert.equal(g4.creds.generation, 4);
     inst = await svc.instances.get(g1.creds.instanceId);
     assert.deepEqual([inst?.generation, inst?.pendingGeneration], [3, 4]);
+  });
+
+  it('leaves the CA files out of a renewal answer only when the bot holds the current ones', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, renewable: true });
+    const g1 = await join(text);
+    assert.equal(g1.creds.caFingerprint, caBundleFingerprint(`TLSCA\n${ca.certPem}`, 'TLSCA\n'));
+    const renewHolding = async (h: Held, caFingerprint?: string) => {
+      const k = await generateKeyPair();
+      return { creds: await svc.renew(der(h.creds.certPem), { publicKey: k.publicKeyPem, caFingerprint }), keyPem: k.privateKeyPem };
+    };
+    const g2 = await renewHolding(g1);
+    assert.equal(g2.creds.caPem, `TLSCA\n${ca.certPem}`, 'an older agent, which sends none, gets them');
+    const g3 = await renewHolding(g2, caBundleFingerprint('an older CA', ''));
+    assert.equal(g3.creds.tlsCaPem, 'TLSCA\n', 'a CA that changed since is sent');
+    const g4 = await renewHolding(g3, g1.creds.caFingerprint);
+    assert.equal(g4.creds.generation, 4);
+    assert.equal(g4.creds.caFingerprint, g1.creds.caFingerprint);
+    assert.deepEqual([g4.creds.caPem, g4.creds.tlsCaPem, 'caPem' in g4.creds], [undefined, undefined, false]);
   });
 
   it('a lost renewal response is answered again, without a lock', async () => {

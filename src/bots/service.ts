@@ -1,4 +1,4 @@
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { AuditLog } from '../audit/audit';
 import { audited, type AuditTrail } from '../auth/audited';
 import type { Role, RoleRepo } from '../auth/roles';
@@ -62,6 +62,23 @@ export interface BotCredentials {
   renewable: boolean;
   kubeUrl: string;
   clusters: string[];
+  /** names caPem and tlsCaPem: a renewal that sends it back gets them only when they changed */
+  caFingerprint: string;
+}
+
+/** A renewal's answer: caPem and tlsCaPem are left out when the bot said it holds them (caFingerprint). */
+export type RenewedCredentials = Omit<BotCredentials, 'caPem' | 'tlsCaPem'> & Partial<Pick<BotCredentials, 'caPem' | 'tlsCaPem'>>;
+
+export interface RenewInput {
+  publicKey: string;
+  ttlMs?: number;
+  /** the caFingerprint of the CA files the bot already holds */
+  caFingerprint?: string;
+}
+
+/** Pure: what names the CA files a bot is handed; both go in, so a change to either shows. */
+export function caBundleFingerprint(caPem: string, tlsCaPem: string): string {
+  return createHash('sha256').update(`${caPem}\0${tlsCaPem}`).digest('hex');
 }
 
 export interface JoinInput {
@@ -128,6 +145,7 @@ export class BotService {
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly proofKeys = new LruCache<string, KeyObject>(PROOF_KEY_CACHE);
   private unlisten?: () => void;
+  private lastCaFingerprint?: { caPem: string; tlsCaPem: string; fp: string };
 
   constructor(private readonly d: BotServiceDeps) {
     this.bots = new BotRepo(d.db);
@@ -278,7 +296,7 @@ export class BotService {
    * Two-phase renewal for a new key, by the holder of the instance's current certificate shown
    * over mutual TLS or proven by a signature in the body: one policy for both.
    */
-  async renew(presented: Presented, input: { publicKey: string; ttlMs?: number }, meta: CallMeta = {}): Promise<BotCredentials> {
+  async renew(presented: Presented, input: RenewInput, meta: CallMeta = {}): Promise<RenewedCredentials> {
     const trail: AuditTrail = { actor: 'anonymous', data: { remote: meta.remote, auth: isSigned(presented) ? 'signed' : 'mtls' } };
     return audited(this.d.audit, 'bot.renew', trail, async () => {
       // Read after the certificate, so a malformed key is refused in the instance's name; read once, issued for below.
@@ -334,7 +352,7 @@ export class BotService {
             if (notAfter <= now) break;
             await this.instances.recordAuthentication(inst.id, { at: now, kind: 'renew-retry', generation: decision.pending, serial: '', keyFp, ...remote });
             await this.d.audit.record({ event: 'bot.renew', outcome: 'ok', actor: trail.actor, data: { ...trail.data, instance: inst.id, issued: decision.pending, retry: true } });
-            return this.credentials(this.d.ca.parseAndVerify(certPem).identity, certPem, notAfter);
+            return this.renewed(this.credentials(this.d.ca.parseAndVerify(certPem).identity, certPem, notAfter), input.caFingerprint);
           }
           case 'renew':
           case 'commit-and-renew': {
@@ -357,7 +375,7 @@ export class BotService {
               actor: trail.actor,
               data: { ...trail.data, instance: inst.id, committed, issued: decision.issue, serial: issued.serial },
             });
-            return this.credentials(identity, issued.certPem, issued.notAfter);
+            return this.renewed(this.credentials(identity, issued.certPem, issued.notAfter), input.caFingerprint);
           }
         }
         // An expired pending certificate is useless: clear it by issuing afresh for this key.
@@ -553,10 +571,12 @@ export class BotService {
   }
 
   private credentials(identity: Identity, certPem: string, notAfter: number): BotCredentials {
+    const tlsCaPem = this.d.tlsCaPem();
+    const caPem = tlsCaPem + this.d.ca.certPem;
     return {
       certPem,
-      caPem: this.d.tlsCaPem() + this.d.ca.certPem,
-      tlsCaPem: this.d.tlsCaPem(),
+      caPem,
+      tlsCaPem,
       bot: identity.name,
       instanceId: identity.botInstance!,
       generation: identity.generation!,
@@ -564,7 +584,23 @@ export class BotService {
       renewable: identity.renewable!,
       kubeUrl: this.d.kubeUrl(),
       clusters: identity.clusters,
+      caFingerprint: this.caFingerprint(caPem, tlsCaPem),
     };
+  }
+
+  /** Leaves out the CA files the bot already holds (about half the answer). */
+  private renewed(c: BotCredentials, held: string | undefined): RenewedCredentials {
+    if (held !== c.caFingerprint) return c;
+    const { caPem: _ca, tlsCaPem: _tls, ...rest } = c;
+    return rest;
+  }
+
+  /** Hashed once per CA text, not per answer. */
+  private caFingerprint(caPem: string, tlsCaPem: string): string {
+    const last = this.lastCaFingerprint;
+    if (last?.caPem === caPem && last.tlsCaPem === tlsCaPem) return last.fp;
+    this.lastCaFingerprint = { caPem, tlsCaPem, fp: caBundleFingerprint(caPem, tlsCaPem) };
+    return this.lastCaFingerprint.fp;
   }
 }
 

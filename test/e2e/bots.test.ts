@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -159,6 +159,34 @@ describe('bots end to end', () => {
       assert.ok(renewals.length >= 10 && renewals.every((a) => a.data.auth === 'signed'), JSON.stringify(renewals.map((a) => a.data.auth)));
     } finally {
       await stopAll(...agents);
+    }
+  });
+
+  test('renewals leave out the CA files the agent holds; the agent keeps writing them', async () => {
+    const { text } = await admin.addToken({ bot: 'ci', maxUses: 1, ttlMs: 10 * MIN, renewable: true });
+    const http = new HttpBotApi(tg.url, () => tg.caPem);
+    const answers: { carriedCa: boolean }[] = [];
+    const api: BotApi = {
+      join: (b) => http.join(b),
+      heartbeat: (a, b) => http.heartbeat(a, b),
+      renew: async (a, b, held) => {
+        const creds = await http.renew(a, b, held);
+        answers.push({ carriedCa: creds.caPem !== undefined });
+        return creds;
+      },
+    };
+    const r = startAgent('ca-held', { tokenFile: tokenFile(text), api });
+    try {
+      await waitFor('two renewals', () => (r.agent.identity?.generation ?? 0) >= 3);
+      const caPem = `${tg.caPem}${tg.gate.ctx.cas.bot.certPem}`;
+      assert.deepEqual(answers.slice(0, 2), [{ carriedCa: false }, { carriedCa: false }]);
+      assert.equal(r.agent.identity!.caPem, caPem);
+      assert.equal(readFileSync(join(r.dest, 'ca.crt'), 'utf8'), caPem);
+      const k = await kubectlAs(r);
+      assert.equal(k.code, 0, k.stderr);
+    } finally {
+      await stopAll(r);
+      await http.close();
     }
   });
 

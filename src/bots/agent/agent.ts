@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../../core/clock';
 import { describeError, TapgateError } from '../../core/errors';
 import { generateKeyPair } from '../../pki/ca';
 import { signRejoinProof } from '../key-proof';
-import type { BotCredentials } from '../service';
+import type { RenewedCredentials } from '../service';
 import { parseToken } from '../token-secret';
 import { HttpBotApi, isTransient, type BotApi } from './bot-api';
 import { DestinationLock, writeAtomic } from './destination';
@@ -234,7 +234,7 @@ export class BotAgent {
 
   private async renew(id: SavedIdentity): Promise<void> {
     const nextKey = await this.nextKey(id);
-    const creds = await this.api.renew({ certPem: id.certPem, keyPem: id.keyPem }, { publicKey: publicOf(nextKey), ttl: this.o.ttlMs });
+    const creds = await this.api.renew({ certPem: id.certPem, keyPem: id.keyPem }, { publicKey: publicOf(nextKey), ttl: this.o.ttlMs }, { caFingerprint: id.caFingerprint });
     await this.accept(creds, nextKey, id.tokenName, 'renewed');
   }
 
@@ -246,10 +246,11 @@ export class BotAgent {
     return id.nextKeyPem;
   }
 
-  private async accept(creds: BotCredentials, keyPem: string, tokenName: string, how: string): Promise<void> {
+  private async accept(creds: RenewedCredentials, keyPem: string, tokenName: string, how: string): Promise<void> {
     if (!new X509Certificate(creds.certPem).checkPrivateKey(createPrivateKey(keyPem))) {
       throw new TapgateError('gate_error', 'the gate returned a certificate for another key; is the server address right?', { status: 502 });
     }
+    const cas = this.caFiles(creds);
     const first = !this.id;
     const id: SavedIdentity = {
       version: 1,
@@ -260,8 +261,7 @@ export class BotAgent {
       tokenName,
       certPem: creds.certPem,
       keyPem,
-      caPem: creds.caPem,
-      tlsCaPem: creds.tlsCaPem,
+      ...cas,
       kubeUrl: creds.kubeUrl,
       clusters: creds.clusters,
       generation: creds.generation,
@@ -274,6 +274,16 @@ export class BotAgent {
     this.log(
       `${how}: bot ${creds.bot}, instance ${creds.instanceId}, generation ${creds.generation}${creds.renewable ? '' : ' (non-renewable)'}; certificate valid until ${new Date(creds.notAfter).toISOString()}`,
     );
+  }
+
+  /** The CA files the answer carries, or, when it left them out as unchanged, the ones held. */
+  private caFiles(creds: RenewedCredentials): Pick<SavedIdentity, 'caPem' | 'tlsCaPem' | 'caFingerprint'> {
+    if (creds.caPem !== undefined && creds.tlsCaPem !== undefined) return { caPem: creds.caPem, tlsCaPem: creds.tlsCaPem, caFingerprint: creds.caFingerprint };
+    const held = this.id;
+    if (!held?.caFingerprint || held.caFingerprint !== creds.caFingerprint) {
+      throw new TapgateError('gate_error', 'the gate left the CA certificates out of its answer but they are not the ones this bot holds; is the server address right?', { status: 502 });
+    }
+    return { caPem: held.caPem, tlsCaPem: held.tlsCaPem, caFingerprint: held.caFingerprint };
   }
 
   private async writeOutputs(id: SavedIdentity, first: boolean): Promise<void> {

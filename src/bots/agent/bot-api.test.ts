@@ -17,6 +17,7 @@ interface Seen {
   clientCert: boolean;
   /** which connection carried it */
   socket: number;
+  caFingerprint?: string;
 }
 
 /** A stand-in for the gate's /v1/bots routes: `signed` says whether it takes proofs in the body, as gates since 0006 do. */
@@ -32,7 +33,7 @@ async function fakeGate(pki: TestPki, signed: boolean): Promise<{ url: string; s
       const socket = req.socket as TLSSocket;
       if (!sockets.has(socket)) sockets.set(socket, connections++);
       const clientCert = socket.getPeerX509Certificate() !== undefined;
-      seen.push({ path: req.url ?? '', body, clientCert, socket: sockets.get(socket)! });
+      seen.push({ path: req.url ?? '', body, clientCert, socket: sockets.get(socket)!, caFingerprint: req.headers['x-tapgate-ca-fingerprint'] as string | undefined });
       const answer = (status: number, data: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(data));
       if ('proof' in body && !signed) return answer(400, { code: 'bad_request', message: 'request body: (top level): unknown field "cert", "proof", "at"' });
       if (!clientCert && !('proof' in body)) return answer(401, { code: 'client_cert_required', message: 'needs mTLS' });
@@ -92,14 +93,14 @@ describe('HttpBotApi', () => {
     const api = new HttpBotApi(gate.url, () => pki.caPem, { clock });
     try {
       const next = await generateKeyPair();
-      assert.equal((await api.renew(bot, { publicKey: next.publicKeyPem })).generation, 2);
+      assert.equal((await api.renew(bot, { publicKey: next.publicKeyPem }, { caFingerprint: 'f'.repeat(64) })).generation, 2);
       await api.heartbeat(bot, beat);
       assert.deepEqual(
-        gate.seen.map((s) => [s.path, 'proof' in s.body, s.clientCert]),
+        gate.seen.map((s) => [s.path, 'proof' in s.body, s.clientCert, s.caFingerprint]),
         [
-          ['/v1/bots/renew', true, false],
-          ['/v1/bots/renew', false, true],
-          ['/v1/bots/heartbeat', false, true],
+          ['/v1/bots/renew', true, false, 'f'.repeat(64)],
+          ['/v1/bots/renew', false, true, 'f'.repeat(64)],
+          ['/v1/bots/heartbeat', false, true, undefined],
         ],
       );
     } finally {

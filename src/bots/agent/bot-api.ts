@@ -3,7 +3,8 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../core/clock';
 import { TapgateError } from '../../core/errors';
 import { signHeartbeatProof, signRenewProof } from '../key-proof';
-import type { BotCredentials } from '../service';
+import { CA_FINGERPRINT_HEADER } from '../ca-fingerprint';
+import type { BotCredentials, RenewedCredentials } from '../service';
 
 export interface ClientCert {
   certPem: string;
@@ -28,8 +29,11 @@ export interface HeartbeatBody {
 /** The gate's bot API as the agent sees it; tests wrap it to inject faults. */
 export interface BotApi {
   join(body: JoinBody): Promise<BotCredentials>;
-  /** with the current certificate and its key: the client decides how to prove it holds them */
-  renew(auth: ClientCert, body: { publicKey: string; ttl?: number }): Promise<BotCredentials>;
+  /**
+   * With the current certificate and its key: the client decides how to prove it holds them.
+   * `caFingerprint` names the CA files the bot holds; the answer leaves them out if they are current.
+   */
+  renew(auth: ClientCert, body: { publicKey: string; ttl?: number }, held?: { caFingerprint?: string }): Promise<RenewedCredentials>;
   heartbeat(auth: ClientCert, body: HeartbeatBody): Promise<{ instanceId: string; generation: number }>;
 }
 
@@ -65,8 +69,10 @@ export class HttpBotApi implements BotApi {
     return this.post('/v1/bots/join', body);
   }
 
-  renew(auth: ClientCert, body: { publicKey: string; ttl?: number }): Promise<BotCredentials> {
-    return this.signedOrMtls('/v1/bots/renew', body, auth, (key, at) => signRenewProof(key, auth.certPem, body.publicKey, at));
+  renew(auth: ClientCert, body: { publicKey: string; ttl?: number }, held: { caFingerprint?: string } = {}): Promise<RenewedCredentials> {
+    // A header, not a body field: a gate that predates it ignores it and sends the CA files as before.
+    const headers: Record<string, string> = held.caFingerprint ? { [CA_FINGERPRINT_HEADER]: held.caFingerprint } : {};
+    return this.signedOrMtls('/v1/bots/renew', body, auth, (key, at) => signRenewProof(key, auth.certPem, body.publicKey, at), headers);
   }
 
   heartbeat(auth: ClientCert, body: HeartbeatBody): Promise<{ instanceId: string; generation: number }> {
@@ -79,11 +85,11 @@ export class HttpBotApi implements BotApi {
     await pool?.agent.close().catch(() => undefined);
   }
 
-  private async signedOrMtls<T>(path: string, body: object, auth: ClientCert, sign: (key: KeyObject, at: number) => string): Promise<T> {
+  private async signedOrMtls<T>(path: string, body: object, auth: ClientCert, sign: (key: KeyObject, at: number) => string, headers: Record<string, string> = {}): Promise<T> {
     if (!this.mtlsOnly) {
       const at = this.clock.now();
       try {
-        return await this.post<T>(path, { ...body, cert: auth.certPem, proof: sign(this.privateKey(auth.keyPem), at), at });
+        return await this.post<T>(path, { ...body, cert: auth.certPem, proof: sign(this.privateKey(auth.keyPem), at), at }, undefined, headers);
       } catch (e) {
         const unsupported = signedUnsupported(e);
         // proof_stale: this machine's clock is off, which mutual TLS does not mind (the gate's message says to fix it).
@@ -91,7 +97,7 @@ export class HttpBotApi implements BotApi {
         if (unsupported) this.mtlsOnly = true;
       }
     }
-    return this.post<T>(path, body, auth);
+    return this.post<T>(path, body, auth, headers);
   }
 
   /** Parsed once per key: a bot signs with the same key for a whole generation. */
@@ -110,7 +116,7 @@ export class HttpBotApi implements BotApi {
     return this.pool.agent;
   }
 
-  private async post<T>(path: string, body: unknown, auth?: ClientCert): Promise<T> {
+  private async post<T>(path: string, body: unknown, auth?: ClientCert, headers: Record<string, string> = {}): Promise<T> {
     const ca = this.trust();
     // A client certificate is bound to its connection: those get one of their own.
     const dispatcher = auth ? new Agent({ connect: { ...(ca ? { ca } : {}), cert: auth.certPem, key: auth.keyPem }, pipelining: 0 }) : this.shared(ca);
@@ -118,7 +124,7 @@ export class HttpBotApi implements BotApi {
     try {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), headersTimeout: 30_000, bodyTimeout: 30_000 });
+        res = await request(url, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), headersTimeout: 30_000, bodyTimeout: 30_000 });
       } catch (e) {
         throw connectionError(e, url);
       }

@@ -21,6 +21,8 @@ const savedSchema = z.object({
   keyPem: z.string(),
   caPem: z.string(),
   tlsCaPem: z.string(),
+  /** names caPem and tlsCaPem; absent in identities saved before the gate sent it */
+  caFingerprint: z.string().optional(),
   kubeUrl: z.string(),
   clusters: z.array(z.string()),
   generation: z.number(),
