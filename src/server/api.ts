@@ -4,6 +4,7 @@ import type { Server } from 'node:https';
 import { botRoutes } from '../bots/routes';
 import { TapgateError } from '../core/errors';
 import type { GateContext } from './context';
+import { requestMetrics } from './metrics';
 import { enrolRoutes } from './routes/enrol';
 import { infoRoutes } from './routes/info';
 import { loginRoutes } from './routes/login';
@@ -12,6 +13,13 @@ import { pageRoutes } from './routes/pages';
 import type { GateServices } from './services';
 
 export const BODY_LIMIT = 64 * 1024;
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+  'x-frame-options': 'DENY',
+} as const;
 
 export type GateApp = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>;
 
@@ -42,18 +50,18 @@ export function buildApi(ctx: GateContext, svc: GateServices): GateApp {
   // JSON only: a cross-site form or text/plain POST (no CORS preflight) gets 415, never a handler.
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onRequest', async (_req, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('cache-control', 'no-store');
-    reply.header('x-frame-options', 'DENY');
+  // Hooks run on every request: callback style (no promise per hook), headers set at once.
+  app.addHook('onRequest', (_req, reply, done) => {
+    reply.headers(SECURITY_HEADERS);
+    done();
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  const metered = requestMetrics(ctx.metrics);
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
-    ctx.metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    ctx.metrics.httpSeconds.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    metered(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     req.log.debug({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    done();
   });
 
   app.setErrorHandler(async (err: FastifyError | TapgateError | Error, req, reply) => {

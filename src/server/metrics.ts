@@ -26,3 +26,22 @@ export function createMetrics(): GateMetrics {
     refusals: new Counter({ name: 'tapgate_refusals_total', help: 'refusals by audit event and error code', labelNames: ['event', 'code'], registers: [registry] }),
   };
 }
+
+/**
+ * Counts and times one answered request. The labelled series are looked up once per method,
+ * route and status (a bounded set: routes are the registered patterns or "unmatched"), not
+ * hashed from a label object on every request.
+ */
+export function requestMetrics(m: Pick<GateMetrics, 'httpRequests' | 'httpSeconds'>): (method: string, route: string, status: number, seconds: number) => void {
+  const series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+  return (method, route, status, seconds) => {
+    const key = `${method} ${status} ${route}`;
+    let s = series.get(key);
+    if (!s) {
+      s = { count: m.httpRequests.labels({ method, route, status: String(status) }), time: m.httpSeconds.labels({ method, route }) };
+      series.set(key, s);
+    }
+    s.count.inc();
+    s.time.observe(seconds);
+  };
+}
