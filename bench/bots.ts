@@ -11,6 +11,7 @@
  * The HTTP load runs in a child process so the gate's own CPU time per operation can be read:
  * the build machines are shared, and wall-clock rates swing with whatever else runs there while
  * CPU per operation moves much less. `node --import tsx bench/bots.ts` runs this section alone.
+ * Renewals send x-tapgate-ca-fingerprint as the agent does, so answers leave the CA files out.
  */
 import { fork } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
@@ -23,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AuditLog } from '../src/audit/audit';
 import { RoleRepo, roleSpecSchema } from '../src/auth/roles';
 import { BotAdmin } from '../src/bots/admin';
+import { CA_FINGERPRINT_HEADER } from '../src/bots/ca-fingerprint';
 import { signRenewProof } from '../src/bots/key-proof';
 import { BotService } from '../src/bots/service';
 import { parseConfig } from '../src/config/config';
@@ -79,9 +81,9 @@ const pemPair = (): KeyPair => {
 
 // ---- the load generator (child process) ----
 
-function post(url: string, body: unknown, opts: https.RequestOptions): Promise<Answer> {
+function post(url: string, body: unknown, opts: https.RequestOptions, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { ...opts, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = https.request(url, { ...opts, method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') }));
@@ -140,6 +142,8 @@ async function runLoad(job: LoadJob): Promise<void> {
   let nextKey = 0;
   let joinNext = 0;
   const held: (Held | undefined)[] = [];
+  // Renewals name the CA files the bot holds, as the agent does, so the gate leaves them out.
+  const holding: Record<string, string> = {};
   // Joins need no client certificate: one keep-alive pool, as a fleet behind a load balancer would look.
   const pool = new https.Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: job.caPem });
   await announced('joins', () =>
@@ -148,6 +152,7 @@ async function runLoad(job: LoadJob): Promise<void> {
       const r = await post(`${job.url}/v1/bots/join`, { token: job.token, publicKey: keys[i]!.publicKeyPem }, { agent: pool });
       if (r.status !== 200) throw new Error(`join: ${r.status} ${String(r.body.message)}`);
       held[i] = { certPem: r.body.certPem as string, keyPem: keys[i]!.privateKeyPem, key: keys[i]!.key };
+      holding[CA_FINGERPRINT_HEADER] = r.body.caFingerprint as string;
     }),
   );
   const joined = held.filter((h): h is Held => h !== undefined);
@@ -165,16 +170,17 @@ async function runLoad(job: LoadJob): Promise<void> {
     const next = nextKeys[nextKey++ % NEXT_KEYS]!;
     const r = await send(h, next);
     if (r.status !== 200) throw new Error(`renew: ${r.status} ${String(r.body.message)}`);
+    if (r.body.caPem !== undefined) throw new Error('renew: the answer carried the CA files the bot holds');
     Object.assign(h, { certPem: r.body.certPem as string, keyPem: next.privateKeyPem, key: next.key });
   };
   const signed = (h: Held, next: KeyPair) => {
     const at = Date.now();
     return { publicKey: next.publicKeyPem, cert: h.certPem, proof: signRenewProof(h.key, h.certPem, next.publicKeyPem, at), at };
   };
-  await announced('mtls', () => phase(MAX_OPS, renewal((h, next) => post(url, { publicKey: next.publicKeyPem }, mtls(h))), clients));
-  await announced('signedFresh', () => phase(MAX_OPS, renewal((h, next) => post(url, signed(h, next), { agent: false, ca: job.caPem })), clients));
+  await announced('mtls', () => phase(MAX_OPS, renewal((h, next) => post(url, { publicKey: next.publicKeyPem }, mtls(h), holding)), clients));
+  await announced('signedFresh', () => phase(MAX_OPS, renewal((h, next) => post(url, signed(h, next), { agent: false, ca: job.caPem }, holding)), clients));
   // The joins' pool: its connections are warm already.
-  await announced('signedWarm', () => phase(MAX_OPS, renewal((h, next) => post(url, signed(h, next), { agent: pool })), clients));
+  await announced('signedWarm', () => phase(MAX_OPS, renewal((h, next) => post(url, signed(h, next), { agent: pool }, holding)), clients));
   pool.destroy();
 }
 
