@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -63,6 +64,13 @@ async function setup(): Promise<Fixture> {
   const fake = await startFakeApiServer({ tokens: { 'client-secret-token': { username: 'should-never-be-seen', groups: ['system:masters'] } } });
   const devKc = await fake.writeKubeconfig(path.join(dir, 'upstream-dev.yaml'), { context: 'dev' });
   const tokKc = await fake.writeKubeconfig(path.join(dir, 'upstream-tok.yaml'), { context: 'tok', auth: 'token' });
+  // a cluster whose API server is down: the dev kubeconfig pointed at a port nothing listens on
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const closedPort = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const goneKc = path.join(dir, 'upstream-gone.yaml');
+  writeFileSync(goneKc, readFileSync(devKc, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://127.0.0.1:${closedPort}`));
   const clock = new ShiftedClock();
   const log = pino({ level: 'silent' });
   const db = await openDb({ type: 'sqlite', path: path.join(dir, 'tapgate.db') });
@@ -73,6 +81,7 @@ async function setup(): Promise<Fixture> {
   await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'dev' }, spec: { kubernetes_users: ['alice-k8s'], kubernetes_groups: ['developers'], kube_clusters: ['dev', 'tok'] } }));
   await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'strict' }, spec: { kubernetes_groups: ['auditors'], kube_clusters: ['dev'], disconnect_expired_cert: true } }));
   await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'prod-only' }, spec: { kube_clusters: ['prod'] } }));
+  await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'gone' }, spec: { kubernetes_groups: ['developers'], kube_clusters: ['gone'] } }));
   await roles.upsert(parseRole({ kind: 'role', metadata: { name: 'deploy' }, spec: { kubernetes_groups: ['deployers'], kube_clusters: ['dev'] } }));
   const cas = {
     user: await CertificateAuthority.loadOrCreate(db, 'user'),
@@ -86,6 +95,7 @@ async function setup(): Promise<Fixture> {
     clusters: [
       { name: 'dev', kubeconfig: devKc },
       { name: 'tok', kubeconfig: tokKc },
+      { name: 'gone', kubeconfig: goneKc },
     ],
     log_level: 'silent',
   });
@@ -461,6 +471,18 @@ describe('refusals are kube Status objects', () => {
     const r2 = await h1Request(prod, 'GET', '/k/dev/api/v1/namespaces');
     assert.equal(r2.status, 403);
     assert.match(JSON.parse(r2.body).message, /do not allow cluster "dev"/);
+  });
+
+  test('an API server that cannot be reached is a 503 Status naming the cluster, over HTTP/1.1 and HTTP/2', async () => {
+    const carol = await issue(fx, { name: 'carol', roles: ['gone'], clusters: ['gone'] });
+    const h1 = await h1Request(carol, 'GET', '/k/gone/api/v1/namespaces');
+    const s = h2Session(carol);
+    const h2 = await h2Request(s, '/k/gone/api/v1/namespaces');
+    s.close();
+    for (const r of [h1, h2]) {
+      assert.equal(r.status, 503);
+      assert.match(JSON.parse(r.body).message, /API server of cluster "gone" could not be reached through the gate/);
+    }
   });
 
   test('an unknown cluster is 404 naming the clusters that can be used', async () => {

@@ -1,6 +1,7 @@
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock';
 import { TapgateError, describeError } from '../../core/errors';
@@ -150,6 +151,12 @@ export class Forwarder {
 
   private forward(a: Admitted, conn: ClientConn, method: string, headers: IncomingHttpHeaders, body: Readable | null, side: ClientSide): void {
     const { metrics, log } = this.deps;
+    if (!a.stream && body === null) {
+      const call = new ShortCall(side, a.cluster, metrics, log);
+      side.out.once('close', call.clientClosed);
+      a.upstream.dispatch({ method, path: a.upstreamPath, headers: upstreamHeaders(headers, a.ctx.as, a.upstream.creds.authorization()) }, call);
+      return;
+    }
     let handle: StreamHandle | undefined;
     let relayed: Relay | undefined;
     let responded = false;
@@ -190,6 +197,72 @@ export class Forwarder {
       side.abort();
       exchange.abort();
     });
+  }
+}
+
+/**
+ * A request without a body that is not a stream (most of kubectl's calls), as an undici dispatch
+ * handler: the answer goes straight to the client, with the same backpressure as BodyRelay.
+ */
+class ShortCall implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private answered = false;
+  private done = false;
+  private cancelled = false;
+  readonly clientClosed = (): void => {
+    if (this.done) return;
+    this.cancelled = true;
+    this.controller?.abort(new Error('the client went away'));
+  };
+  private readonly drained = (): void => this.controller?.resume();
+
+  constructor(
+    private readonly side: ClientSide,
+    private readonly cluster: string,
+    private readonly metrics: KubeMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.cancelled) controller.abort(new Error('the client went away'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (this.side.gone()) {
+      controller.abort(new Error('the client went away'));
+      return;
+    }
+    this.answered = true;
+    this.metrics.request(this.cluster, status);
+    this.side.respond(status, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const out = this.side.out;
+    if (out.destroyed) return;
+    if (!out.write(chunk) && out.writableLength >= RELAY_BUFFER_BYTES) {
+      controller.pause();
+      out.once('drain', this.drained);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.done = true;
+    this.side.out.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.done = true;
+    if (this.cancelled || this.side.gone()) return;
+    if (this.answered) {
+      // an error code (not a clean end) tells the client the response is incomplete
+      this.side.abort();
+      return;
+    }
+    this.log.warn({ err, cluster: this.cluster }, 'kube listener: upstream request failed');
+    this.side.refuse(unreachable(this.cluster, err));
+    this.metrics.request(this.cluster, 503);
   }
 }
 

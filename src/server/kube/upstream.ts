@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { UpstreamCredentials } from './upstream-credentials';
 
 /** 16 MiB per stream and 32 MiB per connection: HTTP/2's default 64 KiB caps bulk reads near 100 MB/s. */
@@ -97,6 +97,16 @@ export class Upstream {
         inner?.abort();
       },
     };
+  }
+
+  /**
+   * A short request without a body on the keep-alive pool, answered through a dispatch handler:
+   * no stream object or promise per request (the forwarder's ShortCall writes the answer straight
+   * to the client).
+   */
+  dispatch(req: { method: string; path: string; headers: OutgoingHttpHeaders }, handler: Dispatcher.DispatchHandler): void {
+    const pool = (this.pool ??= this.makePool());
+    pool.dispatch({ method: req.method, path: req.path, headers: req.headers as Record<string, string | string[]>, body: null }, handler);
   }
 
   private knownMode?: 'h2' | 'h1';
