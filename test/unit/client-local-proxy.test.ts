@@ -39,6 +39,8 @@ interface Rig {
   proxy: LocalProxy;
   upstream: GateUpstream;
   client: http2.ClientHttp2Session;
+  /** the gate's 401/403 answers the proxy reported (onGateRefusal) */
+  refusals: string[];
   close(): Promise<void>;
 }
 
@@ -50,7 +52,8 @@ async function rig(opts: { holdTimeoutMs?: number; clock?: ManualClock; clusters
   const session = new MfaSession({ issuer: gate.issuer, prompt, clusters, holdTimeoutMs: opts.holdTimeoutMs ?? 10_000, clock: opts.clock ?? systemClock, tracker });
   const upstream = new GateUpstream({ kubeUrl: gate.kubeUrl, caPem: gate.caPem });
   const dir = await fs.mkdtemp(join(tmpdir(), 'tapgate-proxy-'));
-  const proxy = await LocalProxy.start({ clusters, session, upstream, tracker, kubeconfigPath: join(dir, 'kubeconfig.yaml') });
+  const refusals: string[] = [];
+  const proxy = await LocalProxy.start({ clusters, session, upstream, tracker, kubeconfigPath: join(dir, 'kubeconfig.yaml'), onGateRefusal: (s, r, m) => refusals.push(`${s} ${r} ${m}`) });
   const t = proxy.localTls;
   const client = http2.connect(proxy.url, { ca: t.caPem, cert: t.clientCertPem, key: t.clientKeyPem });
   return {
@@ -61,6 +64,7 @@ async function rig(opts: { holdTimeoutMs?: number; clock?: ManualClock; clusters
     proxy,
     upstream,
     client,
+    refusals,
     async close() {
       client.destroy();
       session.dispose();
@@ -178,6 +182,17 @@ describe('local kube proxy: hold and tap', () => {
     req.close(http2.constants.NGHTTP2_CANCEL);
     await until(() => r.gate.cutShort() === cut + 1 && r.tracker.size === 0);
     assert.equal((await get(r.client, '/k/c1/api/v1/namespaces')).status, 200);
+  });
+
+  test('a refusal from the gate reaches the client intact and is reported, on the pool and on HTTP/2', async () => {
+    const from = r.refusals.length;
+    const short = await get(r.client, '/k/c1/api/v1/namespaces/default/locked');
+    const withBody = await get(r.client, '/k/c1/api/v1/namespaces/default/locked', '{}');
+    for (const res of [short, withBody]) {
+      assert.equal(res.status, 403);
+      assert.equal(JSON.parse(res.body).message, 'user alice is locked: on leave');
+    }
+    assert.deepEqual(r.refusals.slice(from), ['403 Forbidden user alice is locked: on leave', '403 Forbidden user alice is locked: on leave']);
   });
 
   test('a watch keeps streaming across a lapse and a new tap; disconnect ends it', async () => {

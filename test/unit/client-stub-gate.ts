@@ -61,6 +61,11 @@ export async function startStubGate(opts: { intervalMs?: number } = {}): Promise
       res.end(status(401, 'MFARequired', 'your MFA certificate has expired; tap your security key again'));
       return;
     }
+    if (url.includes('/locked')) {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(status(403, 'Forbidden', 'user alice is locked: on leave'));
+      return;
+    }
     if (url.includes('watch=true')) {
       res.writeHead(200, { 'content-type': 'application/json' });
       (res as { flushHeaders?: () => void }).flushHeaders?.();
