@@ -54,7 +54,7 @@ interface Measured {
   hopCpuPerMbUs: number[];
 }
 
-async function startFake(): Promise<{ info: { url: string; caPem: string; clientCertPem: string; clientKeyPem: string; kubeconfig: string }; pid: number; stop: () => void }> {
+export async function startFake(): Promise<{ info: { url: string; caPem: string; clientCertPem: string; clientKeyPem: string; kubeconfig: string }; pid: number; stop: () => void }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fake-process.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
