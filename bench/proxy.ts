@@ -24,7 +24,7 @@ import { startCpuProfile } from '../test/helpers/cpu-profile';
 import { Replica } from '../test/helpers/replica';
 import { nginxAvailable, startNginxChain } from './nginx';
 import { processCpuMicros, treeCpuMicros } from './proc-cpu';
-import { runLoad, type LoadResult } from './load';
+import { runLoad, type LoadResult, type LoadSpec } from './load';
 import type { Row } from './run';
 
 const SMALL_PATH = '/api/v1/namespaces/default';
@@ -106,14 +106,18 @@ async function measure(t: Target): Promise<Measured> {
   // warm connections (all 32 on every hop, so no pool grows inside a measured window) and JITs
   await runLoad({ ...small, concurrency: 32, seconds: 1 });
   const one = await runLoad({ ...small, concurrency: 1 });
-  const cpu0 = t.hopsCpu?.() ?? [];
+  /** A load, and the CPU (µs) each hop used meanwhile. */
+  const withHopCpu = async (spec: LoadSpec): Promise<[LoadResult, number[]]> => {
+    const before = t.hopsCpu?.() ?? [];
+    const r = await runLoad(spec);
+    return [r, (t.hopsCpu?.() ?? []).map((c, i) => c - before[i]!)];
+  };
   const writeProfiles = await t.profile?.();
-  const many = await runLoad({ ...small, concurrency: 32 });
+  const [many, manyCpu] = await withHopCpu({ ...small, concurrency: 32 });
   await writeProfiles?.();
-  const hopCpuUs = (t.hopsCpu?.() ?? []).map((c, i) => (c - cpu0[i]!) / many.requests);
-  const cpu1 = t.hopsCpu?.() ?? [];
-  const bulk = await runLoad({ url: t.base + BULK_PATH, tls: t.tls, seconds: SECONDS, maxRequests: 2_000, concurrency: 4, bulk: true });
-  const hopCpuPerMbUs = (t.hopsCpu?.() ?? []).map((c, i) => (c - cpu1[i]!) / (bulk.mbps * bulk.seconds));
+  const [bulk, bulkCpu] = await withHopCpu({ url: t.base + BULK_PATH, tls: t.tls, seconds: SECONDS, maxRequests: 2_000, concurrency: 4, bulk: true });
+  const hopCpuUs = manyCpu.map((c) => c / many.requests);
+  const hopCpuPerMbUs = bulkCpu.map((c) => c / (bulk.mbps * bulk.seconds));
   for (const [what, r] of Object.entries({ one, many, bulk })) {
     if (r.errors) throw new Error(`${t.name} ${what}: ${r.errors} errors, first: ${r.firstError}`);
   }

@@ -3,6 +3,9 @@ import { kubeStatus } from '../core/kube-status';
 export { kubeStatus, type KubeStatus } from '../core/kube-status';
 
 /** The Status kubectl prints when the local proxy refuses or gives up ("error: You must be logged in to the server (<message>)" for 401). */
+/** How much of a refusal's body is read for its Status (a Status is a few hundred bytes). */
+export const MAX_REFUSAL_BYTES = 64 * 1024;
+
 export function kubeStatusBody(code: number, reason: string, message: string): Buffer {
   return Buffer.from(JSON.stringify(kubeStatus(code, reason, message)));
 }

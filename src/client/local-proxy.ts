@@ -9,7 +9,7 @@ import { type Downstream, H1Downstream, H2Downstream } from './downstream';
 import { GateUpstream, H2_MAX_SESSION_MEMORY, H2_SESSION_WINDOW, H2_STREAM_WINDOW } from './gate-upstream';
 import { contextName, EphemeralKubeconfig, localKubeconfig } from './kubeconfig';
 import { tapgateHome } from './profile';
-import { kubeStatusBody, statusReason, warningHeader } from './kube-status';
+import { kubeStatusBody, MAX_REFUSAL_BYTES, statusReason, warningHeader } from './kube-status';
 import { createLocalTls, type LocalTls } from './local-tls';
 import { HoldError, type MfaCredentials, type MfaSession } from './mfa-session';
 import { PooledCall, type PooledCallHooks } from './pooled-call';
@@ -18,7 +18,6 @@ const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
 const MFA_REQUIRED = 'MFARequired';
 /** Request bodies up to this size are kept so they can be replayed after the gate asks for a tap. */
 const DEFAULT_MAX_REPLAY_BYTES = 8 * 1024 * 1024;
-const MAX_REFUSAL_BYTES = 64 * 1024;
 
 /** Connection-level headers of HTTP/1.1 that must not travel on (and are illegal in HTTP/2). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'te', 'http2-settings']);
@@ -325,12 +324,7 @@ export class LocalProxy {
 
   /** Reads a refusal's Status beside forwarding it, for the agent's events. */
   private watchRefusal(up: ClientHttp2Stream, status: number): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    up.on('data', (c: Buffer) => {
-      if ((size += c.length) <= MAX_REFUSAL_BYTES) chunks.push(c);
-    });
-    up.once('end', () => this.reportRefusal(status, Buffer.concat(chunks)));
+    readRefusal(up, (body) => this.reportRefusal(status, body));
   }
 
   private reportRefusal(status: number, body: Buffer): void {
@@ -344,14 +338,9 @@ export class LocalProxy {
 
   /** A 401 from the gate on HTTP/2: read it, then see whether it asks for a tap. */
   private checkRefusal(d: Downstream, creds: MfaCredentials, up: ClientHttp2Stream, h: IncomingHttpHeaders, flags: number): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    up.on('data', (c: Buffer) => {
-      if ((size += c.length) <= MAX_REFUSAL_BYTES) chunks.push(c);
-    });
-    up.once('end', () => {
+    readRefusal(up, (body) => {
       d.upDone = true;
-      this.afterRefusal(d, creds, h, Buffer.concat(chunks), (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+      this.afterRefusal(d, creds, h, body, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
     });
   }
 
@@ -455,6 +444,16 @@ export class LocalProxy {
     });
     upReq.end();
   }
+}
+
+/** Reads the start of a refusal's body (its Status), beside whatever else reads the stream. */
+function readRefusal(up: ClientHttp2Stream, done: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  up.on('data', (c: Buffer) => {
+    if ((size += c.length) <= MAX_REFUSAL_BYTES) chunks.push(c);
+  });
+  up.once('end', () => done(Buffer.concat(chunks)));
 }
 
 /** A watch or a followed log: a long-lived answer, carried on the gate's HTTP/2 session. */

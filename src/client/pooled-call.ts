@@ -1,17 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Dispatcher } from 'undici';
+import { dropConnectionHeaders, relayWrite } from '../core/relay';
 import type { Downstream } from './downstream';
+import { MAX_REFUSAL_BYTES } from './kube-status';
 import type { MfaCredentials } from './mfa-session';
-
-/** Connection-level headers of the gate's HTTP/1.1 answer; illegal towards an HTTP/2 client. */
-const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade'];
-const MAX_REFUSAL_BYTES = 64 * 1024;
-/**
- * The client's socket may hold this much before the gate connection is paused. Pausing at the
- * writable's 16 KiB mark stops the pool's socket after every TLS record: one record in flight,
- * half the throughput of a bulk list.
- */
-const SINK_BUFFER_BYTES = 1024 * 1024;
 
 /** What the local proxy does with the outcomes that are not plain forwarding. */
 export interface PooledCallHooks {
@@ -58,7 +50,7 @@ export class PooledCall implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.d.up !== this) return;
-    for (const k of RESPONSE_HOP_BY_HOP) delete headers[k];
+    dropConnectionHeaders(headers);
     headers[':status'] = status as unknown as string;
     this.status = status;
     if (status === 401 && !this.d.replayedAfterRefusal) {
@@ -77,7 +69,7 @@ export class PooledCall implements Dispatcher.DispatchHandler {
     if (this.holdForCheck) return;
     this.d.conn.bytesOut += chunk.length;
     const sink = this.d.sink;
-    if (!sink.write(chunk) && sink.writableLength >= SINK_BUFFER_BYTES) {
+    if (relayWrite(sink, chunk)) {
       controller.pause();
       sink.once('drain', () => controller.resume());
     }

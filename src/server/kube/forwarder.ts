@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock';
 import { TapgateError, describeError } from '../../core/errors';
+import { dropConnectionHeaders, relayWrite } from '../../core/relay';
 import type { Admitted } from './admission';
 import type { StreamEndReason } from './auth-context';
 import type { ClientConn } from './client-conn';
@@ -16,16 +17,6 @@ import type { StreamHandle, StreamInfo, StreamRegistry } from './streams';
 import type { UpstreamExchange } from './upstream';
 
 const noop = () => undefined;
-
-/** Response headers that belong to one connection and must not cross the gate. */
-function dropConnectionHeaders(h: IncomingHttpHeaders): IncomingHttpHeaders {
-  if (h['connection'] !== undefined) delete h['connection'];
-  if (h['keep-alive'] !== undefined) delete h['keep-alive'];
-  if (h['transfer-encoding'] !== undefined) delete h['transfer-encoding'];
-  if (h['proxy-connection'] !== undefined) delete h['proxy-connection'];
-  if (h['upgrade'] !== undefined) delete h['upgrade'];
-  return h;
-}
 
 export function streamInfoOf(a: Admitted, remote: string, now: number): Omit<StreamInfo, 'id'> {
   const q = a.kubePath.indexOf('?');
@@ -241,7 +232,7 @@ class ShortCall implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const out = this.side.out;
     if (out.destroyed) return;
-    if (!out.write(chunk) && out.writableLength >= RELAY_BUFFER_BYTES) {
+    if (relayWrite(out, chunk)) {
       controller.pause();
       out.once('drain', this.drained);
     }
@@ -281,13 +272,6 @@ interface Relay {
 function relay(body: Readable, out: Writable, exchange: UpstreamExchange, jsonWatch: boolean, done: (reason: StreamEndReason) => void): Relay {
   return new BodyRelay(body, out, exchange, jsonWatch, done);
 }
-
-/**
- * How much the client side may hold before the upstream body is paused. Not pipe(): it pauses
- * whenever write() says false, at the 16 KiB mark of an HTTP/1.1 socket, i.e. after every TLS
- * record, which leaves one record in flight and halves the throughput of a large list.
- */
-const RELAY_BUFFER_BYTES = 1024 * 1024;
 
 class BodyRelay implements Relay {
   private lastByte = 10;
@@ -334,7 +318,7 @@ class BodyRelay implements Relay {
     if (this.jsonWatch && c.length) this.lastByte = c[c.length - 1]!;
     const out = this.out;
     if (out.destroyed) return;
-    if (!out.write(c) && out.writableLength >= RELAY_BUFFER_BYTES) {
+    if (relayWrite(out, c)) {
       this.body.pause();
       out.once('drain', this.onDrain);
     }
