@@ -1,17 +1,18 @@
 /**
  * The baseline chain: two nginx hops with TLS and the same certificates as Tapgate's chain
- * (client -> hop 1 (verifies the local client cert) -> hop 2 (mTLS) -> API server).
+ * (client -> hop 1 (verifies the local client cert) -> hop 2 (mTLS) -> API server), in one nginx
+ * worker or in one nginx per hop.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface NginxChain {
   url: string;
-  /** the master process; its worker is a child */
-  pid: number;
+  /** the master processes (one, or one per hop); each one's worker is its child */
+  pids: number[];
   stop(): Promise<void>;
 }
 
@@ -39,6 +40,8 @@ export async function startNginxChain(opts: {
   /** what hop 1 presents to hop 2 (a client-auth certificate, like the MFA certificate in Tapgate's chain) */
   hopCert: string;
   hopKey: string;
+  /** 1: one worker runs both hops; 2: one nginx per hop */
+  processes?: 1 | 2;
 }): Promise<NginxChain> {
   const dir = mkdtempSync(join(tmpdir(), 'tapgate-nginx-'));
   const w = (name: string, text: string) => {
@@ -58,20 +61,7 @@ export async function startNginxChain(opts: {
   };
   const [p1, p2] = [await freePort(), await freePort()];
   const up = new URL(opts.upstream);
-  const conf = `
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  # Tapgate never closes a warm connection after N requests; nginx would (1000 by default, client
-  # side and upstream side), and each reconnect is a full TLS handshake in the measured window.
-  keepalive_requests 1000000; keepalive_timeout 300s;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  proxy_buffering off; proxy_request_buffering off; proxy_http_version 1.1; proxy_read_timeout 1h;
-  upstream api { server ${up.hostname}:${up.port}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
+  const hop1 = `
   upstream hop2 { server 127.0.0.1:${p2}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
   server {
     listen 127.0.0.1:${p1} ssl;
@@ -81,7 +71,9 @@ http {
       proxy_pass https://hop2; proxy_set_header Connection ""; proxy_set_header Host $host;
       proxy_ssl_certificate ${files.hopCert}; proxy_ssl_certificate_key ${files.hopKey}; proxy_ssl_session_reuse on;
     }
-  }
+  }`;
+  const hop2 = `
+  upstream api { server ${up.hostname}:${up.port}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
   server {
     listen 127.0.0.1:${p2} ssl;
     ssl_certificate ${files.cert}; ssl_certificate_key ${files.key};
@@ -90,34 +82,64 @@ http {
       proxy_pass https://api; proxy_set_header Connection ""; proxy_set_header Host $host;
       proxy_ssl_certificate ${files.upCert}; proxy_ssl_certificate_key ${files.upKey}; proxy_ssl_session_reuse on;
     }
-  }
-}`;
-  const confPath = w('nginx.conf', conf);
+  }`;
+  // one worker for both hops, or one nginx (master + worker) per hop, as hop 1 and hop 2 would run
+  // on different machines (the laptop and the gate host) in a deployment
+  const instances = opts.processes === 2 ? [{ name: 'hop1', servers: hop1, port: p1 }, { name: 'hop2', servers: hop2, port: p2 }] : [{ name: 'both', servers: hop1 + hop2, port: p1 }];
   const bin = spawnSync('nginx', ['-v']).status === 0 ? 'nginx' : '/usr/sbin/nginx';
-  const child = spawn(bin, ['-c', confPath, '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  // wait until hop 1 accepts connections
-  const until = Date.now() + 5000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(p1, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
+  const children: ChildProcess[] = [];
+  for (const i of instances) {
+    const idir = join(dir, i.name);
+    mkdirSync(idir);
+    const conf = `
+worker_processes 1;
+daemon off;
+pid ${idir}/nginx.pid;
+error_log ${idir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # Tapgate never closes a warm connection after N requests; nginx would (1000 by default, client
+  # side and upstream side), and each reconnect is a full TLS handshake in the measured window.
+  keepalive_requests 1000000; keepalive_timeout 300s;
+  client_body_temp_path ${idir}/body; proxy_temp_path ${idir}/proxy; fastcgi_temp_path ${idir}/fcgi; uwsgi_temp_path ${idir}/uwsgi; scgi_temp_path ${idir}/scgi;
+  proxy_buffering off; proxy_request_buffering off; proxy_http_version 1.1; proxy_read_timeout 1h;
+${i.servers}
+}`;
+    const child = spawn(bin, ['-c', w(`nginx-${i.name}.conf`, conf), '-p', idir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    // wait until it accepts connections
+    const until = Date.now() + 5000;
+    for (;;) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = connect(i.port, '127.0.0.1', () => {
+          s.end();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
       });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > until || child.exitCode !== null) throw new Error(`nginx did not start: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
+      if (ok) break;
+      if (Date.now() > until || child.exitCode !== null) {
+        for (const c of children) c.kill('SIGKILL');
+        throw new Error(`nginx did not start: ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
   return {
     url: `https://127.0.0.1:${p1}`,
-    pid: child.pid!,
+    pids: children.map((c) => c.pid!),
     stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGQUIT');
-      }),
+      Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              child.once('exit', () => resolve());
+              child.kill('SIGQUIT');
+            }),
+        ),
+      ).then(() => undefined),
   };
 }

@@ -1,10 +1,14 @@
 /**
- * The proxy table: small GETs (p50/p99, req/s at 1 and 32 clients) and bulk MB/s through
+ * The proxy table: small GETs (p50/p99 at 1 and 32 clients, req/s at 32) and bulk MB/s through
  *   direct        load -> fake API server
- *   nginx chain   load -> nginx hop 1 -> nginx hop 2 -> fake API server   (same certificates)
+ *   nginx chain   load -> nginx hop 1 -> nginx hop 2 -> fake API server   (same certificates),
+ *                 once with one worker for both hops, once with one nginx per hop
+ *   Node chains   load -> Node hop -> Node hop -> fake API server, three kinds of hop with nothing
+ *                 of Tapgate in them, from a bare TLS pipe (the floor) up (node-chains.ts)
  *   tapgate       load -> local kube proxy -> gate kube listener -> fake API server
- * all in one run. The fake and the gate run in their own processes, the local proxy in this one,
- * the load generator in another; nginx runs one worker for both hops.
+ * all in one run, in interleaved rounds (median of each figure). The fake and the gate run in
+ * their own processes, the local proxy in this one, the load generator in another. One process per hop is how the chains run when deployed (hop 1 on
+ * the laptop, hop 2 on the gate host); one nginx worker for both hops is the cheaper lab setup.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -22,8 +26,9 @@ import { CertificateAuthority, generateKeyPair } from '../src/pki/ca';
 import { openDb } from '../src/store/open';
 import { startCpuProfile } from '../test/helpers/cpu-profile';
 import { Replica } from '../test/helpers/replica';
-import { nginxAvailable, startNginxChain } from './nginx';
+import { nginxAvailable, startNginxChain, type NginxChain } from './nginx';
 import { processCpuMicros, treeCpuMicros } from './proc-cpu';
+import { startNodeChain, type NodeChain } from './node-chains';
 import { runLoad, type LoadResult, type LoadSpec } from './load';
 import type { Row } from './run';
 
@@ -31,6 +36,7 @@ const SMALL_PATH = '/api/v1/namespaces/default';
 const BULK_PATH = '/api/v1/namespaces/default/configmaps/bulk';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const MAX_REQUESTS = 60_000;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** BENCH_PROFILE=<dir>: CPU profiles of the local proxy and the gate during the tapgate 32-client run */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
@@ -101,27 +107,56 @@ async function profileTapgate(dir: string, gate: Replica): Promise<() => Promise
 
 const silentPrompt: TapPrompt = { show() {}, close() {} };
 
-async function measure(t: Target): Promise<Measured> {
-  const small = { url: t.base + SMALL_PATH, tls: t.tls, seconds: SECONDS, maxRequests: MAX_REQUESTS };
+/** A load, and the CPU (µs) each hop of the target used meanwhile. */
+async function withHopCpu(t: Target, spec: LoadSpec): Promise<[LoadResult, number[]]> {
+  const before = t.hopsCpu?.() ?? [];
+  const r = await runLoad(spec);
+  if (r.errors) throw new Error(`${t.name}: ${r.errors} errors, first: ${r.firstError}`);
+  return [r, (t.hopsCpu?.() ?? []).map((c, i) => c - before[i]!)];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** The figure of each field that is the median over the rounds. */
+function medianResult(rs: LoadResult[]): LoadResult {
+  const m = (k: keyof LoadResult) => median(rs.map((r) => r[k] as number));
+  return { requests: m('requests'), errors: m('errors'), seconds: m('seconds'), rps: m('rps'), p50Us: m('p50Us'), p99Us: m('p99Us'), mbps: m('mbps') };
+}
+
+/**
+ * Measures every target in ROUNDS interleaved rounds (one client, then 32) and keeps each
+ * figure's median, so a burst of a neighbour's load on this shared VM lands on one round of one
+ * target instead of on a whole target. Bulk reads are measured once per target.
+ */
+async function measureAll(targets: Target[]): Promise<Measured[]> {
+  const small = (t: Target) => ({ url: t.base + SMALL_PATH, tls: t.tls, seconds: SECONDS, maxRequests: MAX_REQUESTS });
   // warm connections (all 32 on every hop, so no pool grows inside a measured window) and JITs
-  await runLoad({ ...small, concurrency: 32, seconds: 1 });
-  const one = await runLoad({ ...small, concurrency: 1 });
-  /** A load, and the CPU (µs) each hop used meanwhile. */
-  const withHopCpu = async (spec: LoadSpec): Promise<[LoadResult, number[]]> => {
-    const before = t.hopsCpu?.() ?? [];
-    const r = await runLoad(spec);
-    return [r, (t.hopsCpu?.() ?? []).map((c, i) => c - before[i]!)];
-  };
-  const writeProfiles = await t.profile?.();
-  const [many, manyCpu] = await withHopCpu({ ...small, concurrency: 32 });
-  await writeProfiles?.();
-  const [bulk, bulkCpu] = await withHopCpu({ url: t.base + BULK_PATH, tls: t.tls, seconds: SECONDS, maxRequests: 2_000, concurrency: 4, bulk: true });
-  const hopCpuUs = manyCpu.map((c) => c / many.requests);
-  const hopCpuPerMbUs = bulkCpu.map((c) => c / (bulk.mbps * bulk.seconds));
-  for (const [what, r] of Object.entries({ one, many, bulk })) {
-    if (r.errors) throw new Error(`${t.name} ${what}: ${r.errors} errors, first: ${r.firstError}`);
+  for (const t of targets) await runLoad({ ...small(t), concurrency: 32, seconds: 1 });
+  const ones: LoadResult[][] = targets.map(() => []);
+  const manys: LoadResult[][] = targets.map(() => []);
+  const cpus: number[][][] = targets.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, t] of targets.entries()) {
+      ones[i]!.push((await withHopCpu(t, { ...small(t), concurrency: 1 }))[0]);
+      const writeProfiles = round === 0 ? await t.profile?.() : undefined;
+      const [many, cpu] = await withHopCpu(t, { ...small(t), concurrency: 32 });
+      await writeProfiles?.();
+      manys[i]!.push(many);
+      cpus[i]!.push(cpu.map((c) => c / many.requests));
+    }
   }
-  return { one, many, bulk, hopCpuUs, hopCpuPerMbUs };
+  const out: Measured[] = [];
+  for (const [i, t] of targets.entries()) {
+    const [bulk, bulkCpu] = await withHopCpu(t, { url: t.base + BULK_PATH, tls: t.tls, seconds: SECONDS, maxRequests: 2_000, concurrency: 4, bulk: true });
+    out.push({
+      one: medianResult(ones[i]!),
+      many: medianResult(manys[i]!),
+      bulk,
+      hopCpuUs: cpus[i]![0]!.map((_, hop) => median(cpus[i]!.map((r) => r[hop]!))),
+      hopCpuPerMbUs: bulkCpu.map((c) => c / (bulk.mbps * bulk.seconds)),
+    });
+  }
+  return out;
 }
 
 export async function benchProxy(): Promise<Row[]> {
@@ -135,52 +170,80 @@ export async function benchProxy(): Promise<Row[]> {
   const proxy = await LocalProxy.start({ clusters: ['dev'], session, upstream: new GateUpstream({ kubeUrl: gate.kubeUrl, caPem: gate.caPem }), tracker, kubeconfigPath: join(dataDir, 'local-kubeconfig.yaml') });
   const local = proxy.localTls;
   const log = pino({ level: 'info' });
-  const nginx = nginxAvailable()
-    ? await startNginxChain({ upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem, serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem, hopCert: local.clientCertPem, hopKey: local.clientKeyPem })
-    : undefined;
-  if (!nginx) log.warn('nginx is not installed (apt-get install nginx-light): the nginx baseline is left out');
+  const chainCerts = { upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem, serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem, hopCert: local.clientCertPem, hopKey: local.clientKeyPem };
+  const withNginx = nginxAvailable();
+  if (!withNginx) log.warn('nginx is not installed (apt-get install nginx-light): the nginx baselines are left out');
+  let nginxOne: NginxChain | undefined;
+  let nginxTwo: NginxChain | undefined;
+  const nodeChains: { label: string; chain: NodeChain }[] = [];
   try {
+    nginxOne = withNginx ? await startNginxChain({ ...chainCerts, processes: 1 }) : undefined;
+    nginxTwo = withNginx ? await startNginxChain({ ...chainCerts, processes: 2 }) : undefined;
+    for (const [kind, label] of [
+      ['pipe', 'Node TLS pipes, no HTTP (floor)'],
+      ['lean', 'Node lean HTTP/1.1 hops, no checks'],
+      ['http', 'Node http.Server hops, no checks'],
+    ] as const) {
+      nodeChains.push({ label, chain: await startNodeChain(kind, chainCerts) });
+    }
     const clientTls = { ca: local.caPem, cert: local.clientCertPem, key: local.clientKeyPem };
-    const direct = await measure({ name: 'direct', base: fake.info.url, tls: { ca: fake.info.caPem, cert: fake.info.clientCertPem, key: fake.info.clientKeyPem } });
-    const ngx = nginx ? await measure({ name: 'nginx chain', base: nginx.url, tls: clientTls, hopsCpu: () => [treeCpuMicros(nginx.pid)] }) : undefined;
+    const treesCpu = (pids: number[]) => () => [pids.reduce((sum, pid) => sum + treeCpuMicros(pid), 0)];
+    const targets: Target[] = [{ name: 'direct', base: fake.info.url, tls: { ca: fake.info.caPem, cert: fake.info.clientCertPem, key: fake.info.clientKeyPem } }];
+    if (nginxOne && nginxTwo) {
+      targets.push({ name: 'nginx, one worker', base: nginxOne.url, tls: clientTls, hopsCpu: treesCpu(nginxOne.pids) });
+      targets.push({ name: 'nginx, one per hop', base: nginxTwo.url, tls: clientTls, hopsCpu: treesCpu(nginxTwo.pids) });
+    }
+    for (const n of nodeChains) targets.push({ name: n.label, base: n.chain.url, tls: clientTls, hopsCpu: () => n.chain.pids.map(processCpuMicros) });
     // the local proxy runs in this process (the load generator is a child, so not the whole tree)
-    const tap = await measure({ name: 'tapgate', base: `${proxy.url}/k/dev`, tls: clientTls, hopsCpu: () => [processCpuMicros(process.pid), processCpuMicros(gate.child.pid!)],
-      profile: PROFILE_DIR ? () => profileTapgate(PROFILE_DIR, gate) : undefined,
-    });
+    targets.push({ name: 'tapgate', base: `${proxy.url}/k/dev`, tls: clientTls, hopsCpu: () => [processCpuMicros(process.pid), processCpuMicros(gate.child.pid!)], profile: PROFILE_DIR ? () => profileTapgate(PROFILE_DIR, gate) : undefined });
+    const measured = await measureAll(targets);
+    const direct = measured[0]!;
+    const [ngx1, ngx2] = nginxOne ? [measured[1], measured[2]] : [undefined, undefined];
+    const tap = measured.at(-1)!;
+    const nodeMeasured = measured.slice(-1 - nodeChains.length, -1);
 
-    const ratio = (v: number, base?: number) => (base ? ` (${(v / base).toFixed(2)}x)` : '');
+    const chains: { label: string; m: Measured | undefined }[] = [
+      { label: 'direct', m: direct },
+      { label: 'nginx chain, one worker', m: ngx1 },
+      { label: 'nginx chain, one nginx per hop', m: ngx2 },
+      ...nodeChains.map((n, i) => ({ label: n.label, m: nodeMeasured[i] })),
+      { label: 'tapgate chain', m: tap },
+    ];
+    const x = (v: number, base: number) => `${(v / base).toFixed(2)}x`;
     const rows: Row[] = [];
-    const add = (name: string, unit: string, pick: (m: Measured) => number, goal?: (d: number, n?: number) => string) => {
+    const add = (name: string, unit: string, pick: (m: Measured) => number, goal?: string) => {
       const d = pick(direct);
-      const n = ngx && pick(ngx);
-      const v = pick(tap);
-      rows.push({ name: `${name}: direct`, value: d, unit });
-      if (n !== undefined) rows.push({ name: `${name}: nginx chain`, value: n, unit, baseline: `direct${ratio(n, d)}` });
-      rows.push({ name: `${name}: tapgate chain`, value: v, unit, baseline: `direct${ratio(v, d)}${n !== undefined ? `, nginx${ratio(v, n)}` : ''}`, goal: goal?.(d, n) });
+      for (const c of chains) {
+        if (!c.m) continue;
+        const v = pick(c.m);
+        const vs = [c.m !== direct ? `direct ${x(v, d)}` : '', ngx1 && c.m !== ngx1 && c.m !== direct ? `nginx 1 worker ${x(v, pick(ngx1))}` : '', ngx2 && c.m !== ngx2 && c.m !== direct ? `nginx per hop ${x(v, pick(ngx2))}` : ''];
+        rows.push({ name: `${name}: ${c.label}`, value: v, unit, baseline: vs.filter(Boolean).join(', '), goal: c.m === tap ? goal : undefined });
+      }
     };
-    add('p50 latency, 1 client', 'µs', (m) => m.one.p50Us, (d) => `added ≤ 1000 µs: +${Math.round(tap.one.p50Us - d)} µs`);
+    const ofNginx = (pick: (m: Measured) => number) =>
+      ngx1 && ngx2 ? `≥ 0.8x nginx: ${x(pick(tap), pick(ngx2))} per hop, ${x(pick(tap), pick(ngx1))} one worker` : 'no nginx to compare with';
+    add('p50 latency, 1 client', 'µs', (m) => m.one.p50Us, `added ≤ 1000 µs: +${Math.round(tap.one.p50Us - direct.one.p50Us)} µs`);
     add('p99 latency, 1 client', 'µs', (m) => m.one.p99Us);
-    add('req/s, 1 client', 'req/s', (m) => m.one.rps);
     add('p50 latency, 32 clients', 'µs', (m) => m.many.p50Us);
     add('p99 latency, 32 clients', 'µs', (m) => m.many.p99Us);
-    add('req/s, 32 clients', 'req/s', (m) => m.many.rps, (_d, n) => (n ? `≥ 0.8x nginx: ${(tap.many.rps / n).toFixed(2)}x` : ''));
+    add('req/s, 32 clients', 'req/s', (m) => m.many.rps, ofNginx((m) => m.many.rps));
     const sum = (m: Measured) => m.hopCpuUs.reduce((a, b) => a + b, 0);
-    if (ngx) rows.push({ name: 'CPU per small GET at 32 clients, both hops: nginx chain', value: sum(ngx), unit: 'µs' });
-    rows.push({ name: 'CPU per small GET at 32 clients, both hops: tapgate chain', value: sum(tap), unit: 'µs', baseline: ngx ? `nginx${ratio(sum(tap), sum(ngx))}` : undefined });
+    const perMb = (m: Measured) => m.hopCpuPerMbUs.reduce((a, b) => a + b, 0);
+    for (const c of chains.slice(1)) if (c.m) rows.push({ name: `CPU per small GET at 32 clients, both hops: ${c.label}`, value: sum(c.m), unit: 'µs', baseline: ngx1 && c.m !== ngx1 ? `nginx 1 worker ${x(sum(c.m), sum(ngx1))}` : '' });
     rows.push({ name: 'CPU per small GET at 32 clients: local proxy', value: tap.hopCpuUs[0]!, unit: 'µs' });
     rows.push({ name: 'CPU per small GET at 32 clients: gate', value: tap.hopCpuUs[1]!, unit: 'µs' });
-    const perMb = (m: Measured) => m.hopCpuPerMbUs.reduce((a, b) => a + b, 0);
-    if (ngx) rows.push({ name: 'CPU per MB of bulk reads, both hops: nginx chain', value: perMb(ngx), unit: 'µs' });
-    rows.push({ name: 'CPU per MB of bulk reads, both hops: tapgate chain', value: perMb(tap), unit: 'µs', baseline: ngx ? `nginx${ratio(perMb(tap), perMb(ngx))}` : undefined });
+    for (const c of chains.slice(1)) if (c.m) rows.push({ name: `CPU per MB of bulk reads, both hops: ${c.label}`, value: perMb(c.m), unit: 'µs', baseline: ngx1 && c.m !== ngx1 ? `nginx 1 worker ${x(perMb(c.m), perMb(ngx1))}` : '' });
     rows.push({ name: 'CPU per MB of bulk reads: local proxy', value: tap.hopCpuPerMbUs[0]!, unit: 'µs' });
     rows.push({ name: 'CPU per MB of bulk reads: gate', value: tap.hopCpuPerMbUs[1]!, unit: 'µs' });
-    add('bulk GET (4 MiB)', 'MB/s', (m) => m.bulk.mbps, (_d, n) => (n ? `≥ 0.8x nginx: ${(tap.bulk.mbps / n).toFixed(2)}x` : ''));
+    add('bulk GET (4 MiB)', 'MB/s', (m) => m.bulk.mbps, ofNginx((m) => m.bulk.mbps));
     const mem = process.memoryUsage();
     rows.push({ name: 'local proxy process RSS after the run', value: mem.rss / 1e6, unit: 'MB' });
     return rows;
   } finally {
     await proxy.close();
-    await nginx?.stop();
+    await nginxOne?.stop();
+    await nginxTwo?.stop();
+    for (const n of nodeChains) n.chain.stop();
     await gate.stop();
     await db.close();
     fake.stop();

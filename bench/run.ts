@@ -12,7 +12,6 @@ export type { Row };
 const sections: { name: string; load: () => Promise<() => Promise<Row[]>> }[] = [
   { name: 'pki', load: async () => (await import('./pki')).benchPki },
   { name: 'proxy', load: async () => (await import('./proxy')).benchProxy },
-  { name: 'node-floor', load: async () => (await import('./node-floor')).benchNodeFloor },
   { name: 'bots', load: async () => (await import('./bots')).benchBots },
   { name: 'replicas', load: async () => (await import('./replicas')).benchReplicas },
 ];
