@@ -29,8 +29,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startNginxChain(opts: {
-  upstream: string; // https://127.0.0.1:port of the API server
+/** The certificates every two-hop chain of the proxy table uses (nginx's and the Node ones). */
+export interface ChainCerts {
+  /** https://127.0.0.1:port of the API server */
+  upstream: string;
   upstreamCa: string;
   upstreamCert: string;
   upstreamKey: string;
@@ -40,9 +42,14 @@ export async function startNginxChain(opts: {
   /** what hop 1 presents to hop 2 (a client-auth certificate, like the MFA certificate in Tapgate's chain) */
   hopCert: string;
   hopKey: string;
-  /** 1: one worker runs both hops; 2: one nginx per hop */
-  processes?: 1 | 2;
-}): Promise<NginxChain> {
+}
+
+export async function startNginxChain(
+  opts: ChainCerts & {
+    /** 1: one worker runs both hops; 2: one nginx per hop */
+    processes?: 1 | 2;
+  },
+): Promise<NginxChain> {
   const dir = mkdtempSync(join(tmpdir(), 'tapgate-nginx-'));
   const w = (name: string, text: string) => {
     const p = join(dir, name);

@@ -19,20 +19,9 @@ import type { AddressInfo } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Pool, type Dispatcher } from 'undici';
+import type { ChainCerts } from './nginx';
 
 export type HopKind = 'pipe' | 'lean' | 'http';
-
-export interface ChainOptions {
-  upstream: string;
-  upstreamCa: string;
-  upstreamCert: string;
-  upstreamKey: string;
-  serverCert: string;
-  serverKey: string;
-  clientCa: string;
-  hopCert: string;
-  hopKey: string;
-}
 
 export interface NodeChain {
   url: string;
@@ -93,10 +82,12 @@ class LeanRelay implements Dispatcher.DispatchHandler {
     if (this.chunked) this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
     this.socket.write(chunk);
     if (this.chunked) this.socket.write('\r\n', 'latin1');
+    // the head and the first chunk leave in one write; the rest as it comes
+    if (this.socket.writableCorked) this.socket.uncork();
   }
   onResponseEnd(): void {
     if (this.chunked) this.socket.write('0\r\n\r\n', 'latin1');
-    this.socket.uncork();
+    if (this.socket.writableCorked) this.socket.uncork();
     this.done();
   }
   onResponseError(): void {
@@ -174,7 +165,7 @@ function startHop(hop: Hop): Promise<{ port: number; stop: () => void; pid: numb
   });
 }
 
-export async function startNodeChain(kind: HopKind, o: ChainOptions): Promise<NodeChain> {
+export async function startNodeChain(kind: HopKind, o: ChainCerts): Promise<NodeChain> {
   const listen = { kind, cert: o.serverCert, key: o.serverKey, clientCa: o.clientCa };
   const hop2 = await startHop({ ...listen, to: { port: Number(new URL(o.upstream).port), ca: o.upstreamCa, cert: o.upstreamCert, key: o.upstreamKey } });
   // hop 1 trusts hop 2's certificate as the local server certificate it is

@@ -11,7 +11,7 @@
  * the laptop, hop 2 on the gate host); one nginx worker for both hops is the cheaper lab setup.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { systemClock } from '../src/core/clock';
 import { CertificateAuthority, generateKeyPair } from '../src/pki/ca';
 import { openDb } from '../src/store/open';
 import { startCpuProfile } from '../test/helpers/cpu-profile';
+import { runKubectl } from '../test/helpers/kubectl';
 import { Replica } from '../test/helpers/replica';
 import { nginxAvailable, startNginxChain, type NginxChain } from './nginx';
 import { processCpuMicros, treeCpuMicros } from './proc-cpu';
@@ -37,6 +38,8 @@ const BULK_PATH = '/api/v1/namespaces/default/configmaps/bulk';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const MAX_REQUESTS = 60_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** kubectl invocations per chain for the what-a-user-feels rows */
+const KUBECTL_RUNS = Number(process.env.BENCH_KUBECTL_RUNS ?? 15);
 /** BENCH_PROFILE=<dir>: CPU profiles of the local proxy and the gate during the tapgate 32-client run */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
@@ -159,6 +162,39 @@ async function measureAll(targets: Target[]): Promise<Measured[]> {
   return out;
 }
 
+/** A kubeconfig (JSON is YAML) for a chain that takes kube paths at its root. */
+function writeKubeconfig(file: string, server: string, tls: { ca: string; cert: string; key: string }): string {
+  const b64 = (pem: string) => Buffer.from(pem).toString('base64');
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'bench',
+    clusters: [{ name: 'bench', cluster: { server, 'certificate-authority-data': b64(tls.ca) } }],
+    users: [{ name: 'bench', user: { 'client-certificate-data': b64(tls.cert), 'client-key-data': b64(tls.key) } }],
+    contexts: [{ name: 'bench', context: { cluster: 'bench', user: 'bench' } }],
+  };
+  writeFileSync(file, JSON.stringify(doc), { mode: 0o600 });
+  return file;
+}
+
+/**
+ * What a kubectl user feels: the wall time of whole `kubectl get namespaces` invocations (real
+ * kubectl 1.35: process start, TLS handshake, the GET, discovery from its cache), interleaved
+ * across the chains, median of KUBECTL_RUNS each.
+ */
+async function kubectlMedians(chains: { label: string; kubeconfig: string }[]): Promise<Map<string, number>> {
+  const times = new Map<string, number[]>(chains.map((c) => [c.label, []]));
+  const once = async (c: { label: string; kubeconfig: string }) => {
+    const t0 = process.hrtime.bigint();
+    const r = await runKubectl(['get', 'namespaces', '-o', 'name'], { kubeconfig: c.kubeconfig });
+    if (r.code !== 0) throw new Error(`kubectl through ${c.label} failed: ${r.stderr.trim()}`);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  for (const c of chains) await once(c); // fills kubectl's discovery cache, warms connections
+  for (let i = 0; i < KUBECTL_RUNS; i++) for (const c of chains) times.get(c.label)!.push(await once(c));
+  return new Map([...times].map(([label, ts]) => [label, median(ts)]));
+}
+
 export async function benchProxy(): Promise<Row[]> {
   const fake = await startFake();
   const dataDir = mkdtempSync(join(tmpdir(), 'tapgate-bench-gate-'));
@@ -236,6 +272,15 @@ export async function benchProxy(): Promise<Row[]> {
     rows.push({ name: 'CPU per MB of bulk reads: local proxy', value: tap.hopCpuPerMbUs[0]!, unit: 'µs' });
     rows.push({ name: 'CPU per MB of bulk reads: gate', value: tap.hopCpuPerMbUs[1]!, unit: 'µs' });
     add('bulk GET (4 MiB)', 'MB/s', (m) => m.bulk.mbps, ofNginx((m) => m.bulk.mbps));
+    const felt = await kubectlMedians([
+      { label: 'direct', kubeconfig: fake.info.kubeconfig },
+      ...(nginxOne ? [{ label: 'nginx chain, one worker', kubeconfig: writeKubeconfig(join(dataDir, 'nginx-kubeconfig.json'), nginxOne.url, clientTls) }] : []),
+      { label: 'tapgate chain', kubeconfig: proxy.kubeconfigPath },
+    ]);
+    const feltDirect = felt.get('direct')!;
+    for (const [label, ms] of felt) {
+      rows.push({ name: `kubectl get namespaces, whole invocation (median): ${label}`, value: ms, unit: 'ms', baseline: label === 'direct' ? '' : `direct ${ms >= feltDirect ? '+' : '-'}${Math.abs(ms - feltDirect).toFixed(1)} ms` });
+    }
     const mem = process.memoryUsage();
     rows.push({ name: 'local proxy process RSS after the run', value: mem.rss / 1e6, unit: 'MB' });
     return rows;
