@@ -48,6 +48,8 @@ export async function startNginxChain(
   opts: ChainCerts & {
     /** 1: one worker runs both hops; 2: one nginx per hop */
     processes?: 1 | 2;
+    /** hop 1 offers HTTP/2 to the client (as the local proxy does), for the watch table */
+    http2?: boolean;
   },
 ): Promise<NginxChain> {
   const dir = mkdtempSync(join(tmpdir(), 'tapgate-nginx-'));
@@ -71,7 +73,7 @@ export async function startNginxChain(
   const hop1 = `
   upstream hop2 { server 127.0.0.1:${p2}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
   server {
-    listen 127.0.0.1:${p1} ssl;
+    listen 127.0.0.1:${p1} ssl${opts.http2 ? ' http2' : ''};${opts.http2 ? ' http2_max_concurrent_streams 4096;' : ''}
     ssl_certificate ${files.cert}; ssl_certificate_key ${files.key};
     ssl_client_certificate ${files.clientCa}; ssl_verify_client on;
     location / {

@@ -10,27 +10,18 @@
  * their own processes, the local proxy in this one, the load generator in another. One process per hop is how the chains run when deployed (hop 1 on
  * the laptop, hop 2 on the gate host); one nginx worker for both hops is the cheaper lab setup.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { ConnectionTracker } from '../src/client/connection-tracker';
-import { GateUpstream } from '../src/client/gate-upstream';
-import { LocalProxy } from '../src/client/local-proxy';
-import { MfaSession, type MfaIssuer } from '../src/client/mfa-session';
-import type { TapPrompt } from '../src/client/tap-prompt';
-import { systemClock } from '../src/core/clock';
-import { CertificateAuthority, generateKeyPair } from '../src/pki/ca';
-import { openDb } from '../src/store/open';
 import { startCpuProfile } from '../test/helpers/cpu-profile';
 import { runKubectl } from '../test/helpers/kubectl';
-import { Replica } from '../test/helpers/replica';
+import type { Replica } from '../test/helpers/replica';
 import { nginxAvailable, startNginxChain, type NginxChain } from './nginx';
 import { processCpuMicros, treeCpuMicros } from './proc-cpu';
 import { startNodeChain, type NodeChain } from './node-chains';
 import { runLoad, type LoadResult, type LoadSpec } from './load';
+import { startTapgateChain } from './tapgate-chain';
 import type { Row } from './run';
 
 const SMALL_PATH = '/api/v1/namespaces/default';
@@ -63,42 +54,6 @@ interface Measured {
   hopCpuPerMbUs: number[];
 }
 
-export async function startFake(): Promise<{ info: { url: string; caPem: string; clientCertPem: string; clientKeyPem: string; kubeconfig: string }; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fake-process.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
-    });
-    child.once('exit', (c) => reject(new Error(`fake API server exited with ${c}`)));
-  });
-  return { info: JSON.parse(line), pid: child.pid!, stop: () => child.kill('SIGTERM') };
-}
-
-/** Issues MFA certificates straight from the gate's user CA: the bench measures the path, not the tap. */
-function directIssuer(ca: CertificateAuthority): MfaIssuer {
-  const pending = new Map<string, { publicKeyPem: string; clusters: string[]; ttlMs: number }>();
-  return {
-    async createMfaRequest(r) {
-      const id = `bench-${pending.size + 1}`;
-      pending.set(id, { publicKeyPem: r.publicKeyPem, clusters: r.clusters, ttlMs: r.ttlMs ?? 3_600_000 });
-      return { id, tapUrl: 'about:blank', expiresAt: Date.now() + 60_000 };
-    },
-    async waitMfaRequest(id) {
-      const r = pending.get(id)!;
-      const now = Date.now();
-      const issued = await ca.issue({
-        publicKeyPem: r.publicKeyPem,
-        ttlMs: Math.min(r.ttlMs, 3_600_000),
-        identity: { usage: 'mfa', kind: 'user', name: 'bench', roles: ['access'], kubeUsers: [], kubeGroups: [], clusters: r.clusters, mfaDevice: 'bench-key', mfaVerifiedAt: now, loginExpires: now + 3_600_000 },
-      });
-      return { certPem: issued.certPem, notAfter: issued.notAfter, ttlMs: issued.notAfter - now, cappedBy: 'requested' };
-    },
-    async cancelMfaRequest() {},
-  };
-}
-
 async function profileTapgate(dir: string, gate: Replica): Promise<() => Promise<void>> {
   mkdirSync(dir, { recursive: true });
   const stopLocal = await startCpuProfile();
@@ -107,8 +62,6 @@ async function profileTapgate(dir: string, gate: Replica): Promise<() => Promise
     await Promise.all([stopLocal(join(dir, 'local-proxy.cpuprofile')), gate.profileStop(join(dir, 'gate.cpuprofile'))]);
   };
 }
-
-const silentPrompt: TapPrompt = { show() {}, close() {} };
 
 /** A load, and the CPU (µs) each hop of the target used meanwhile. */
 async function withHopCpu(t: Target, spec: LoadSpec): Promise<[LoadResult, number[]]> {
@@ -205,14 +158,8 @@ async function kubectlMedians(chains: { label: string; kubeconfig: string }[]): 
 }
 
 export async function benchProxy(): Promise<Row[]> {
-  const fake = await startFake();
-  const dataDir = mkdtempSync(join(tmpdir(), 'tapgate-bench-gate-'));
-  const gate = await Replica.start({ data_dir: dataDir, listen: { api: '127.0.0.1:0', kube: '127.0.0.1:0' }, clusters: [{ name: 'dev', kubeconfig: fake.info.kubeconfig }], log_level: 'silent' });
-  const db = await openDb({ type: 'sqlite', path: join(dataDir, 'tapgate.db') });
-  const userCa = await CertificateAuthority.loadOrCreate(db, 'user');
-  const tracker = new ConnectionTracker();
-  const session = new MfaSession({ issuer: directIssuer(userCa), prompt: silentPrompt, clusters: ['dev'], holdTimeoutMs: 30_000, clock: systemClock, tracker, keygen: generateKeyPair, processName: `bench on ${hostname()}` });
-  const proxy = await LocalProxy.start({ clusters: ['dev'], session, upstream: new GateUpstream({ kubeUrl: gate.kubeUrl, caPem: gate.caPem }), tracker, kubeconfigPath: join(dataDir, 'local-kubeconfig.yaml') });
+  const chain = await startTapgateChain();
+  const { fake, gate, proxy, dataDir } = chain;
   const local = proxy.localTls;
   const log = pino({ level: 'info' });
   const chainCerts = { upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem, serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem, hopCert: local.clientCertPem, hopKey: local.clientKeyPem };
@@ -297,13 +244,10 @@ export async function benchProxy(): Promise<Row[]> {
     rows.push({ name: 'local proxy process RSS after the run', value: mem.rss / 1e6, unit: 'MB' });
     return rows;
   } finally {
-    await proxy.close();
     await nginxOne?.stop();
     await nginxTwo?.stop();
     for (const n of nodeChains) n.chain.stop();
-    await gate.stop();
-    await db.close();
-    fake.stop();
+    await chain.stop();
   }
 }
 

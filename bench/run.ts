@@ -12,6 +12,7 @@ export type { Row };
 const sections: { name: string; load: () => Promise<() => Promise<Row[]>> }[] = [
   { name: 'pki', load: async () => (await import('./pki')).benchPki },
   { name: 'proxy', load: async () => (await import('./proxy')).benchProxy },
+  { name: 'watches', load: async () => (await import('./watches')).benchWatches },
   { name: 'bots', load: async () => (await import('./bots')).benchBots },
   { name: 'replicas', load: async () => (await import('./replicas')).benchReplicas },
 ];
