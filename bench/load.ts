@@ -65,6 +65,9 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   return { requests: lat.length, errors, seconds, rps: lat.length / seconds, p50Us: pct(0.5), p99Us: pct(0.99), mbps: bytes / 1e6 / seconds, firstError };
 }
 
+/** The middle value (the upper one of an even count): the benches' figure over rounds. */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 /** Runs one load in a child process and returns its result. */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {

@@ -18,9 +18,9 @@ import { startCpuProfile } from '../test/helpers/cpu-profile';
 import { runKubectl } from '../test/helpers/kubectl';
 import type { Replica } from '../test/helpers/replica';
 import { nginxAvailable, startNginxChain, type NginxChain } from './nginx';
-import { processCpuMicros, treeCpuMicros } from './proc-cpu';
+import { processCpuMicros, treeCpuMicros } from './proc-stats';
 import { startNodeChain, type NodeChain } from './node-chains';
-import { runLoad, type LoadResult, type LoadSpec } from './load';
+import { median, runLoad, type LoadResult, type LoadSpec } from './load';
 import { startTapgateChain } from './tapgate-chain';
 import type { Row } from './run';
 
@@ -71,8 +71,6 @@ async function withHopCpu(t: Target, spec: LoadSpec): Promise<[LoadResult, numbe
   return [r, (t.hopsCpu?.() ?? []).map((c, i) => c - before[i]!)];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 /** The figure of each field that is the median over the rounds. */
 function medianResult(rs: LoadResult[]): LoadResult {
   const m = (k: keyof LoadResult) => median(rs.map((r) => r[k] as number));
@@ -81,8 +79,8 @@ function medianResult(rs: LoadResult[]): LoadResult {
 
 /**
  * Measures every target in ROUNDS interleaved rounds (one client and 32 clients; then bulk
- * reads, in rounds of their own) and keeps each figure's median, so a burst of a neighbour's load on this shared VM lands on one
- * round of one target instead of on a whole target.
+ * reads, in rounds of their own) and keeps each figure's median, so a burst of a neighbour's
+ * load on this shared VM lands on one round of one target instead of on a whole target.
  */
 async function measureAll(targets: Target[]): Promise<Measured[]> {
   const small = (t: Target) => ({ url: t.base + SMALL_PATH, tls: t.tls, seconds: SECONDS, maxRequests: MAX_REQUESTS });
@@ -159,10 +157,8 @@ async function kubectlMedians(chains: { label: string; kubeconfig: string }[]): 
 
 export async function benchProxy(): Promise<Row[]> {
   const chain = await startTapgateChain();
-  const { fake, gate, proxy, dataDir } = chain;
-  const local = proxy.localTls;
+  const { fake, gate, proxy, dataDir, clientTls, certs: chainCerts } = chain;
   const log = pino({ level: 'info' });
-  const chainCerts = { upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem, serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem, hopCert: local.clientCertPem, hopKey: local.clientKeyPem };
   const withNginx = nginxAvailable();
   if (!withNginx) log.warn('nginx is not installed (apt-get install nginx-light): the nginx baselines are left out');
   let nginxOne: NginxChain | undefined;
@@ -178,7 +174,6 @@ export async function benchProxy(): Promise<Row[]> {
     ] as const) {
       nodeChains.push({ label, chain: await startNodeChain(kind, chainCerts) });
     }
-    const clientTls = { ca: local.caPem, cert: local.clientCertPem, key: local.clientKeyPem };
     const treesCpu = (pids: number[]) => () => [pids.reduce((sum, pid) => sum + treeCpuMicros(pid), 0)];
     const targets: Target[] = [{ name: 'direct', base: fake.info.url, tls: { ca: fake.info.caPem, cert: fake.info.clientCertPem, key: fake.info.clientKeyPem } }];
     if (nginxOne && nginxTwo) {

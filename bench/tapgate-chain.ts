@@ -17,6 +17,7 @@ import { systemClock } from '../src/core/clock';
 import { CertificateAuthority, generateKeyPair } from '../src/pki/ca';
 import { openDb } from '../src/store/open';
 import { Replica } from '../test/helpers/replica';
+import type { ChainCerts } from './nginx';
 
 export interface FakeInfo {
   url: string;
@@ -70,6 +71,10 @@ export interface TapgateChain {
   proxy: LocalProxy;
   /** the gate's data directory (a scratch directory for the bench's own files too) */
   dataDir: string;
+  /** what a client of the local proxy presents (and trusts) */
+  clientTls: { ca: string; cert: string; key: string };
+  /** the same certificates for the baseline chains (nginx, Node) in front of the same fake */
+  certs: ChainCerts;
   stop(): Promise<void>;
 }
 
@@ -83,11 +88,17 @@ export async function startTapgateChain(): Promise<TapgateChain> {
   const tracker = new ConnectionTracker();
   const session = new MfaSession({ issuer: directIssuer(userCa), prompt: silentPrompt, clusters: ['dev'], holdTimeoutMs: 30_000, clock: systemClock, tracker, keygen: generateKeyPair, processName: `bench on ${hostname()}` });
   const proxy = await LocalProxy.start({ clusters: ['dev'], session, upstream: new GateUpstream({ kubeUrl: gate.kubeUrl, caPem: gate.caPem }), tracker, kubeconfigPath: join(dataDir, 'local-kubeconfig.yaml') });
+  const local = proxy.localTls;
   return {
     fake,
     gate,
     proxy,
     dataDir,
+    clientTls: { ca: local.caPem, cert: local.clientCertPem, key: local.clientKeyPem },
+    certs: {
+      upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem,
+      serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem, hopCert: local.clientCertPem, hopKey: local.clientKeyPem,
+    },
     async stop() {
       await proxy.close();
       await gate.stop();

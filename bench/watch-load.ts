@@ -81,7 +81,9 @@ export function startWatchLoad(spec: WatchLoadSpec, timeoutMs = 60_000): Promise
   let seen = 0;
   let failure: string | undefined;
   const waiters = new Set<() => void>();
+  let open = false;
   child.on('message', (r: Report) => {
+    if ('open' in r) open = true;
     if ('seen' in r) seen = r.seen;
     if ('failed' in r) failure ??= r.failed;
     for (const w of waiters) w();
@@ -101,10 +103,6 @@ export function startWatchLoad(spec: WatchLoadSpec, timeoutMs = 60_000): Promise
       waiters.add(check);
       check();
     });
-  let open = false;
-  child.on('message', (r: Report) => {
-    if ('open' in r) open = true;
-  });
   child.once('exit', (code) => {
     failure ??= `the watch load generator exited with ${code}`;
     for (const w of waiters) w();

@@ -7,10 +7,11 @@
  *   - how long one change takes to reach every watch (a configmap created, median of the rounds).
  * The watches run in a process of their own (watch-load.ts); the local proxy runs in this one.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { nginxAvailable, startNginxChain, type NginxChain } from './nginx';
+import { median } from './load';
+import { rssOf, treeRssOf } from './proc-stats';
 import type { Row } from './row';
 import { startTapgateChain, type FakeInfo } from './tapgate-chain';
 import { startWatchLoad } from './watch-load';
@@ -20,24 +21,6 @@ const EVENTS = Number(process.env.BENCH_WATCH_EVENTS ?? 7);
 const NAMESPACE = 'watch-bench';
 const WATCH_PATH = `/api/v1/namespaces/${NAMESPACE}/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`;
 
-/** Resident memory of a process, bytes (from /proc: the same figure `ps` and `top` show). */
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-/** The same for a process and its children (nginx's master and worker). */
-function treeRssOf(pid: number): number {
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    // gone
-  }
-  return rssOf(pid) + children.reduce((sum, c) => sum + treeRssOf(c), 0);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const settle = () => new Promise((r) => setTimeout(r, 1000));
 
 /** Writes to the fake API server directly (not through a chain under measurement). */
@@ -55,21 +38,13 @@ function apiWriter(fake: FakeInfo): { post: (path: string, body: object) => Prom
 
 export async function benchWatches(): Promise<Row[]> {
   const chain = await startTapgateChain();
-  const { fake, gate, proxy } = chain;
+  const { fake, gate, proxy, clientTls: localTls } = chain;
   const api = apiWriter(fake.info);
   let created = 0;
   let nginx: NginxChain | undefined;
   try {
     await api.post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
-    const local = proxy.localTls;
-    const localTls = { ca: local.caPem, cert: local.clientCertPem, key: local.clientKeyPem };
-    if (nginxAvailable()) {
-      nginx = await startNginxChain({
-        upstream: fake.info.url, upstreamCa: fake.info.caPem, upstreamCert: fake.info.clientCertPem, upstreamKey: fake.info.clientKeyPem,
-        serverCert: local.serverCertPem, serverKey: local.serverKeyPem, clientCa: local.caPem, hopCert: local.clientCertPem, hopKey: local.clientKeyPem,
-        processes: 1, http2: true,
-      });
-    }
+    if (nginxAvailable()) nginx = await startNginxChain({ ...chain.certs, processes: 1, http2: true });
     /** each target: where its watches go, and the resident memory of each of its hops */
     const targets: { name: string; url: string; tls: typeof localTls; hops: [string, () => number][] }[] = [
       { name: 'direct', url: fake.info.url + WATCH_PATH, tls: { ca: fake.info.caPem, cert: fake.info.clientCertPem, key: fake.info.clientKeyPem }, hops: [] },

@@ -1,3 +1,4 @@
+/** Per-process figures from /proc (Linux), for the benches' per-hop rows. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
@@ -30,4 +31,19 @@ export function processCpuMicros(pid: number): number {
 /** The same for a process and all its descendants (nginx's master and worker). */
 export function treeCpuMicros(pid: number): number {
   return processCpuMicros(pid) + childrenOf(pid).reduce((sum, c) => sum + treeCpuMicros(c), 0);
+}
+
+/** Resident memory of a process, bytes (the figure `ps` and `top` show). */
+export function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The same for a process and all its descendants. */
+export function treeRssOf(pid: number): number {
+  return rssOf(pid) + childrenOf(pid).reduce((sum, c) => sum + treeRssOf(c), 0);
 }
