@@ -13,7 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import http2 from 'node:http2';
 
-import { startFakeApiServer, type FakeApiServer } from '../fake-apiserver/index';
+import { startFakeApiServer } from '../fake-apiserver/index';
 import { runKubectl, spawnKubectl } from '../helpers/kubectl';
 
 async function setup(t: { after: (fn: () => unknown) => void }, opts: Parameters<typeof startFakeApiServer>[0] = {}) {

@@ -3,7 +3,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { makeTestPki, type TestPki } from '../../../test/helpers/tls';
 import { ManualClock } from '../../core/clock';
 import { certificateDer } from '../../pki/certificate';
