@@ -9,10 +9,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { fullGc } from '../test/helpers/gc';
 import { nginxAvailable, startNginxChain, type NginxChain } from './nginx';
 import { median } from './load';
 import { rssOf, treeRssOf } from './proc-stats';
 import type { Row } from './row';
+import type { Replica } from '../test/helpers/replica';
 import { startTapgateChain, type FakeInfo } from './tapgate-chain';
 import { startWatchLoad } from './watch-load';
 
@@ -21,7 +23,19 @@ const EVENTS = Number(process.env.BENCH_WATCH_EVENTS ?? 7);
 const NAMESPACE = 'watch-bench';
 const WATCH_PATH = `/api/v1/namespaces/${NAMESPACE}/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`;
 
-const settle = () => new Promise((r) => setTimeout(r, 1000));
+/**
+ * Waits a second, then collects garbage in the local proxy (this process) and the gate before a
+ * memory reading: otherwise a collection of older garbage (the proxy section runs before this one
+ * in the same process) while the watches open can make RSS fall as they open.
+ */
+const settle = async (gate: Replica) => {
+  // twice: V8 gives freed pages back to the system a moment after a full collection, not in it
+  for (let i = 0; i < 2; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    fullGc();
+    await gate.gc();
+  }
+};
 
 /** Writes to the fake API server directly (not through a chain under measurement). */
 function apiWriter(fake: FakeInfo): { post: (path: string, body: object) => Promise<void>; close: () => Promise<void> } {
@@ -59,12 +73,12 @@ export async function benchWatches(): Promise<Row[]> {
       await api.post(`/api/v1/namespaces/${NAMESPACE}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `wb-${++created}` } });
       await warm.seen(1);
       warm.stop();
-      await settle();
+      await settle(gate);
       const before = t.hops.map(([, rss]) => rss());
       const load = await startWatchLoad({ url: t.url, tls: t.tls, count: WATCHES }).catch((e: unknown) => {
         throw new Error(`${t.name}: ${(e as Error).message}`);
       });
-      await settle();
+      await settle(gate);
       const after = t.hops.map(([, rss]) => rss());
       const times: number[] = [];
       try {
@@ -81,7 +95,7 @@ export async function benchWatches(): Promise<Row[]> {
       for (const [i, [hop]] of t.hops.entries()) {
         rows.push({ name: `memory per open watch, ${t.name}: ${hop} (RSS)`, value: (after[i]! - before[i]!) / WATCHES / 1024, unit: 'KiB' });
       }
-      await settle();
+      await settle(gate);
     }
     const direct = fanOut.get('direct')!;
     const nginxMs = fanOut.get('nginx chain, one worker');

@@ -1,7 +1,7 @@
 /**
  * One gate replica in its own process, for test/e2e/replicas.test.ts and bench/replicas.ts (driven by replica.ts) (so
  * SIGKILL is real). Config comes as JSON in TAPGATE_REPLICA_CONFIG; the parent talks over the IPC
- * channel: it gets {type: 'ready', apiUrl, kubeUrl, caPem} and may send {id, cmd: 'lock' | 'cpu' | 'profile-start' | 'profile-stop', ...}.
+ * channel: it gets {type: 'ready', apiUrl, kubeUrl, caPem} and may send {id, cmd: 'lock' | 'cpu' | 'gc' | 'profile-start' | 'profile-stop', ...}.
  */
 import pino from 'pino';
 import { parseConfig } from '../../src/config/config';
@@ -9,10 +9,12 @@ import { describeError } from '../../src/core/errors';
 import type { LockTargetKind } from '../../src/locks/match';
 import { startGate } from '../../src/server/gate';
 import { startCpuProfile } from './cpu-profile';
+import { fullGc } from './gc';
 
 export type ReplicaCommand =
   | { id: number; cmd: 'lock'; targetKind: LockTargetKind; target: string; message?: string; ttlMs?: number }
   | { id: number; cmd: 'cpu' }
+  | { id: number; cmd: 'gc' }
   | { id: number; cmd: 'profile-start' }
   | { id: number; cmd: 'profile-stop'; path: string };
 export type ReplicaMessage = { type: 'ready'; apiUrl: string; kubeUrl: string; caPem: string; pid: number } | { type: 'reply'; id: number; result?: unknown; error?: string };
@@ -30,6 +32,9 @@ process.on('message', (m: ReplicaCommand) => {
       if (m.cmd === 'lock') {
         const lock = await gate.ctx.locks.create({ targetKind: m.targetKind, target: m.target, message: m.message, ttlMs: m.ttlMs, createdBy: `replica:${process.pid}` });
         send({ type: 'reply', id: m.id, result: lock });
+      } else if (m.cmd === 'gc') {
+        fullGc();
+        send({ type: 'reply', id: m.id });
       } else if (m.cmd === 'profile-start') {
         stopProfile = await startCpuProfile();
         send({ type: 'reply', id: m.id });

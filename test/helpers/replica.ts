@@ -71,6 +71,11 @@ export class Replica {
     return u.user + u.system;
   }
 
+  /** A full garbage collection in the replica (before a memory reading). */
+  async gc(): Promise<void> {
+    await this.command({ cmd: 'gc' });
+  }
+
   /** Profiles the replica's CPU until profileStop writes the .cpuprofile (bench diagnostics). */
   async profileStart(): Promise<void> {
     await this.command({ cmd: 'profile-start' });
